@@ -1,0 +1,3 @@
+from mtl_aug.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""LightningDataModule: one corpus + one speaker-independent fold, optional unlabelled audio.
+
+Training batches are ``{"labelled": batch, "unlabelled": batch}`` from a CombinedLoader
+(``max_size_cycle``); the unlabelled sampler draws as many batches as the labelled one has, so an
+epoch is one pass over the labelled training speakers whatever the size of the unlabelled pool.
+Validation and test use whole utterances (masked padding), sorted by length to waste little padding.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import DataLoader
+
+from .cache import WaveformCache
+from .collate import collate_utterances
+from .dataset import Item, UtteranceDataset
+from .folds import get_fold, read_folds
+from .manifest import FOUR_CLASSES, read_manifest
+from .roots import resolve_root
+from .samplers import EpochSampler, UnpaddedDistributedSampler, class_balanced_weights
+
+log = logging.getLogger(__name__)
+
+ALL_SPEAKERS = "all"  # fold name: train on every speaker but the validation ones (cross-corpus, release)
+
+
+def manifest_paths(corpus: str, manifest_dir: str | Path) -> tuple[Path, Path]:
+    d = Path(manifest_dir) / corpus
+    manifest, folds = d / "manifest.csv", d / "folds.json"
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"no manifest for corpus '{corpus}' at {manifest}: run `make prepare CORPUS={corpus}` "
+            f"(or `python -m mtl_aug prepare {corpus}`) first"
+        )
+    return manifest, folds
+
+
+def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_column: str) -> list[Item]:
+    """Rows whose ``label_column`` is one of ``class_names``; the others are outside the label set."""
+    index = {c: i for i, c in enumerate(class_names)}
+    keep = df[df[label_column].isin(index)]
+    return [
+        Item(r.key, root / r.path, index[getattr(r, label_column)], str(r.speaker), float(r.duration))
+        for r in keep.itertuples(index=False)
+    ]
+
+
+def unlabelled_items(df: pd.DataFrame, root: Path) -> list[Item]:
+    return [Item(r.key, root / r.path, -1, str(r.speaker), float(r.duration)) for r in df.itertuples(index=False)]
+
+
+def split_speakers(fold: dict, items: list[Item]) -> dict[str, list[Item]]:
+    """Train/val/test items of one fold: a speaker is in exactly one part (checked)."""
+    parts = {name: set(fold[name]) for name in ("train", "val", "test")}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        if parts[a] & parts[b]:
+            raise ValueError(f"fold '{fold['name']}': speakers {sorted(parts[a] & parts[b])} in both {a} and {b}")
+    return {name: [it for it in items if it.speaker in spk] for name, spk in parts.items()}
+
+
+class SERDataModule(L.LightningDataModule):
+    """Speech emotion data from a prepared manifest (``data_manifests/<corpus>/``).
+
+    Args:
+        corpus: registry name of a prepared labelled corpus (``emodb``, ``ravdess``, ``iemocap``...).
+        fold: fold name from ``folds.json`` (the test speaker for LOSO, e.g. ``03``), or ``all``
+            to train on every speaker except the first fold's validation speakers.
+        root: corpus root; default: the corpus's environment variable (e.g. ``EMODB_ROOT``).
+        class_names: label set, in class-index order; rows outside it are not used (counted in the log).
+        label_column: manifest column holding those labels (``label`` = the 4-class set,
+            ``emotion`` = every emotion the corpus has).
+        test_corpus: cross-corpus testing: test on every labelled row of this corpus instead of the
+            fold's test speakers.
+        use_unlabelled: mix unlabelled audio (``unlabelled_corpus``) into training batches; it reaches
+            the model only through the auxiliary losses.
+        segment_seconds: random training crop; shorter utterances are kept whole.
+        eval_segment_seconds: centre crop for val/test; ``None`` = whole utterances (masked).
+        balanced_sampling: draw training rows class-balanced (with replacement).
+        cache_dir: decoded-waveform cache; ``None`` decodes on every run.
+        seed: crops and sampling order.
+    """
+
+    def __init__(
+        self,
+        corpus: str = "synthetic",
+        fold: str | None = None,
+        root: str | None = None,
+        manifest_dir: str = "data_manifests",
+        class_names: list[str] = FOUR_CLASSES,
+        label_column: str = "label",
+        test_corpus: str | None = None,
+        test_root: str | None = None,
+        use_unlabelled: bool = False,
+        unlabelled_corpus: str = "librispeech",
+        unlabelled_root: str | None = None,
+        unlabelled_batch_size: int | None = None,
+        sample_rate: int = 16000,
+        segment_seconds: float = 3.0,
+        eval_segment_seconds: float | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        balanced_sampling: bool = False,
+        cache_dir: str | None = ".cache/waveforms",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.datasets: dict[str, UtteranceDataset] = {}
+        self.fold_info: dict = {}
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _cache(self) -> WaveformCache:
+        return WaveformCache(self.hparams.cache_dir, self.hparams.sample_rate)
+
+    def _labelled(self, corpus: str, root: str | None) -> tuple[list[Item], pd.DataFrame]:
+        manifest, _ = manifest_paths(corpus, self.hparams.manifest_dir)
+        df = read_manifest(manifest)
+        items = labelled_items(df, resolve_root(corpus, root), list(self.hparams.class_names), self.hparams.label_column)
+        if not items:
+            raise ValueError(
+                f"corpus '{corpus}': no row of {manifest} has {self.hparams.label_column} in {list(self.hparams.class_names)}"
+            )
+        if len(items) < len(df):
+            log.info("%s: %d of %d rows are outside the label set %s", corpus, len(df) - len(items), len(df),
+                     list(self.hparams.class_names))
+        return items, df
+
+    def resolve_fold(self) -> dict:
+        _, folds_path = manifest_paths(self.hparams.corpus, self.hparams.manifest_dir)
+        folds = read_folds(folds_path)
+        name = self.hparams.fold
+        if name is None:
+            name = folds["folds"][0]["name"]
+            log.info("no fold given: using the first fold, '%s'", name)
+        if name == ALL_SPEAKERS:
+            first = folds["folds"][0]
+            everyone = sorted({s for f in folds["folds"] for part in ("train", "val", "test") for s in f[part]})
+            return {"name": ALL_SPEAKERS, "val": list(first["val"]), "test": [],
+                    "train": [s for s in everyone if s not in first["val"]]}
+        return get_fold(folds, str(name))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        hp = self.hparams
+        sr = hp.sample_rate
+        cache = self._cache()
+        items, _ = self._labelled(hp.corpus, hp.root)
+        fold = self.resolve_fold()
+        parts = split_speakers(fold, items)
+        if hp.test_corpus:
+            parts["test"], _ = self._labelled(hp.test_corpus, hp.test_root)
+        for name in ("train", "val"):
+            if not parts[name]:
+                raise ValueError(f"fold '{fold['name']}' of {hp.corpus}: the {name} split is empty")
+        self.fold_info = {"name": fold["name"], **{k: sorted({it.speaker for it in v}) for k, v in parts.items()},
+                          **{f"n_{k}": len(v) for k, v in parts.items()}}
+        seg = int(hp.segment_seconds * sr) if hp.segment_seconds else None
+        eval_seg = int(hp.eval_segment_seconds * sr) if hp.eval_segment_seconds else None
+        self.datasets["train"] = UtteranceDataset(parts["train"], cache, seg, random_crop=True, seed=hp.seed,
+                                                  desc="train audio")
+        for name in ("val", "test"):
+            if parts[name]:
+                by_length = sorted(parts[name], key=lambda it: it.duration)  # little padding per batch
+                self.datasets[name] = UtteranceDataset(by_length, cache, eval_seg, desc=f"{name} audio")
+        if hp.use_unlabelled:
+            manifest, _ = manifest_paths(hp.unlabelled_corpus, hp.manifest_dir)
+            df = read_manifest(manifest)
+            u_items = unlabelled_items(df, resolve_root(hp.unlabelled_corpus, hp.unlabelled_root))
+            self.datasets["unlabelled"] = UtteranceDataset(u_items, cache, seg, random_crop=True, seed=hp.seed + 1,
+                                                           desc="unlabelled audio")
+        log.info("fold %s: train %d (%d spk) / val %d (%s) / test %d (%s)%s; cache hits %d misses %d",
+                 fold["name"], len(parts["train"]), len(self.fold_info["train"]), len(parts["val"]),
+                 ",".join(self.fold_info["val"]), len(parts["test"]), ",".join(self.fold_info["test"])[:60],
+                 f"; unlabelled {len(self.datasets['unlabelled'])}" if hp.use_unlabelled else "",
+                 cache.hits, cache.misses)
+
+    # -- loaders -----------------------------------------------------------------------------------
+    def _loader(self, dataset: UtteranceDataset, batch_size: int, sampler=None) -> DataLoader:
+        nw = self.hparams.num_workers
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=nw,
+                          collate_fn=collate_utterances, persistent_workers=nw > 0, pin_memory=False)
+
+    def train_dataloader(self):
+        hp = self.hparams
+        train = self.datasets["train"]
+        weights = class_balanced_weights([it.label for it in train.items]) if hp.balanced_sampling else None
+        labelled = self._loader(train, hp.batch_size, EpochSampler(len(train), hp.seed, weights=weights))
+        if "unlabelled" not in self.datasets:
+            return CombinedLoader({"labelled": labelled}, mode="max_size_cycle")
+        unl = self.datasets["unlabelled"]
+        ubs = hp.unlabelled_batch_size or hp.batch_size
+        n_batches = len(labelled)
+        unlabelled = self._loader(unl, ubs, EpochSampler(len(unl), hp.seed + 1, num_samples=n_batches * ubs))
+        return CombinedLoader({"labelled": labelled, "unlabelled": unlabelled}, mode="max_size_cycle")
+
+    def eval_loader(self, dataset: UtteranceDataset) -> DataLoader:
+        """Loader for any evaluation dataset (also used by the noise and adversarial evaluations)."""
+        sampler = UnpaddedDistributedSampler(dataset) if _distributed() else None
+        return self._loader(dataset, self.hparams.eval_batch_size or self.hparams.batch_size, sampler)
+
+    def val_dataloader(self):
+        return self.eval_loader(self.datasets["val"])
+
+    def test_dataloader(self):
+        if "test" not in self.datasets:
+            raise ValueError(f"fold '{self.fold_info.get('name')}' has no test speakers (use a LOSO fold or test_corpus)")
+        return self.eval_loader(self.datasets["test"])
+
+    def predict_dataloader(self):
+        return self.test_dataloader()
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1

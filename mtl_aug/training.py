@@ -1,0 +1,80 @@
+"""LightningCLI wiring and the ``train`` command (fit, then test the best checkpoint).
+
+``run_training`` is the one function that trains and tests a configuration; the CLI, the
+cross-validation driver and the sweep runner all go through it, so every number the project reports
+comes from the same code path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningCLI
+
+from mtl_aug.data.datamodule import SERDataModule
+from mtl_aug.module import MTLAugModule
+from mtl_aug.reporting import confusion_table
+
+log = logging.getLogger(__name__)
+
+
+class MTLAugCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        # The label set and the sample rate are properties of the data; the model follows them.
+        parser.link_arguments("data.class_names", "model.class_names")
+        parser.link_arguments("data.sample_rate", "model.sample_rate")
+
+
+def make_cli(args: list[str] | None, run: bool = True) -> MTLAugCLI:
+    return MTLAugCLI(
+        MTLAugModule,
+        SERDataModule,
+        args=args,
+        run=run,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+def run_training(cli: MTLAugCLI, test: bool = True) -> dict:
+    """Fit, reload the best validation-UAR checkpoint, test; returns the fold's results."""
+    trainer, model, dm = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, datamodule=dm)
+    ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    result: dict = {"fold": dm.fold_info.get("name"), "best_checkpoint": ckpt, "epochs": trainer.current_epoch,
+                    "best_val_uar": _float(getattr(trainer.checkpoint_callback, "best_model_score", None)),
+                    "fold_info": dm.fold_info, "class_names": list(model.hparams.class_names)}
+    if test and "test" in dm.datasets:
+        metrics = trainer.test(model, datamodule=dm, ckpt_path="best" if ckpt else None, verbose=False)[0]
+        result.update({k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("test/")})
+        result["confusion"] = [list(map(int, row)) for row in model.test_confusion]
+        result["predictions"] = model.test_predictions
+    if trainer.is_global_zero and trainer.log_dir:
+        out = Path(trainer.log_dir) / "results.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        result["results_file"] = str(out)
+    return result
+
+
+def summary(result: dict) -> str:
+    lines = [f"fold {result['fold']}: test UAR {result['uar']:.4f}  WA {result['wa']:.4f}  macro-F1 "
+             f"{result['f1']:.4f}  (best val UAR {result['best_val_uar'] or float('nan'):.4f}, "
+             f"{result['fold_info'].get('n_test', 0)} test utterances)"]
+    lines.append(confusion_table(result["confusion"], result["class_names"]))
+    return "\n".join(lines)
+
+
+def _float(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def main(argv: list[str]) -> int:
+    cli = make_cli(argv, run=False)
+    result = run_training(cli)
+    if cli.trainer.is_global_zero and "uar" in result:
+        print(summary(result))
+        print(f"results: {result.get('results_file')}  checkpoint: {result['best_checkpoint']}")
+    return 0
