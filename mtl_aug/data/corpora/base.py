@@ -1,0 +1,69 @@
+"""Corpus registry: every corpus is a :class:`CorpusSpec` registered under its name.
+
+A spec says where the root comes from (env var), what kind of data it holds, how to build its
+manifest rows from the root, and which fold protocol applies. Adding a corpus = one module with one
+``@register_corpus(...)``-decorated builder; nothing else branches on corpus names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Protocol
+
+import pandas as pd
+
+Kind = Literal["labelled", "unlabelled", "noise"]
+ValRule = Callable[[str, list[str]], str]
+
+
+@dataclass
+class BuildResult:
+    """Manifest rows (typed DataFrame) and the files left out, as (relative path, reason)."""
+
+    rows: pd.DataFrame
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Builder(Protocol):
+    def __call__(self, root: Path, progress: bool = False) -> BuildResult: ...
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    name: str
+    env_var: str
+    kind: Kind
+    build: Builder
+    protocol: Literal["loso", "grouped_kfold"] | None = None
+    layout: str = ""  # the expected folder layout, quoted in errors when nothing is found
+    val_rule: ValRule | None = None  # LOSO: validation speaker for a test speaker
+    group_size: int | None = None  # grouped k-fold: consecutive speakers per fold
+    default_root: str | None = None  # used when neither --root nor the env var is given
+
+
+CORPORA: dict[str, CorpusSpec] = {}
+
+
+def register_corpus(name: str, *, env_var: str, kind: Kind, **options: object) -> Callable[[Builder], Builder]:
+    """Decorator registering a builder function as corpus ``name``."""
+
+    def wrap(build: Builder) -> Builder:
+        if name in CORPORA:
+            raise ValueError(f"corpus {name!r} registered twice")
+        CORPORA[name] = CorpusSpec(name=name, env_var=env_var, kind=kind, build=build, **options)  # type: ignore[arg-type]
+        return build
+
+    return wrap
+
+
+class UnknownCorpusError(KeyError):
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+def get_corpus(name: str) -> CorpusSpec:
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise UnknownCorpusError(f"unknown corpus {name!r}; known: {', '.join(sorted(CORPORA))}") from None

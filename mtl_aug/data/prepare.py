@@ -1,0 +1,150 @@
+"""``python -m mtl_aug prepare <corpus>``: build a corpus's manifest, skipped list, folds and summary.
+
+Writes ``<out_dir>/<corpus>/manifest.csv`` (all rows), ``skipped.csv`` (path, reason; always),
+``folds.json`` (labelled corpora with a protocol) and ``summary.json`` (counts, deterministic: no
+timestamps or absolute paths, so regenerated files diff cleanly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from .corpora import CORPORA, CorpusSpec, UnknownCorpusError, get_corpus
+from .folds import Fold, check_folds, grouped_kfold, loso_folds, sorted_speakers, write_folds
+from .manifest import FOUR_CLASSES, validate_manifest, write_manifest, write_skipped
+from .roots import CorpusRootError, resolve_root
+
+
+class EmptyCorpusError(ValueError):
+    """A root that exists but holds no usable file in the corpus's layout."""
+
+
+def build_folds(spec: CorpusSpec, df: pd.DataFrame) -> list[Fold]:
+    """Folds over the speakers of the 4-class subset (labelled corpora only)."""
+    speakers = sorted_speakers(df.loc[df["label"] != "", "speaker"])
+    if spec.protocol == "loso":
+        return loso_folds(speakers, spec.val_rule)
+    if spec.protocol == "grouped_kfold":
+        return grouped_kfold(speakers, spec.group_size or 1)
+    raise ValueError(f"{spec.name}: unknown protocol {spec.protocol!r}")
+
+
+def summarize(spec: CorpusSpec, df: pd.DataFrame, skipped: list[tuple[str, str]], folds: list[Fold] | None) -> dict:
+    labelled = df[df["label"] != ""]
+    return {
+        "corpus": spec.name,
+        "kind": spec.kind,
+        "n_rows": int(len(df)),
+        "n_labelled": int(len(labelled)),
+        "n_speakers": int(df["speaker"].nunique()) if (df["speaker"] != "").any() else 0,
+        "hours": round(float(df["duration"].sum()) / 3600.0, 4),
+        "emotion_counts": {k: int(v) for k, v in sorted(Counter(df["emotion"]).items()) if k},
+        "label_counts": {k: int((labelled["label"] == k).sum()) for k in FOUR_CLASSES} if len(labelled) else {},
+        "speaker_counts": {k: int(v) for k, v in sorted(Counter(df["speaker"]).items()) if k},
+        "sample_rates": {str(k): int(v) for k, v in sorted(Counter(df["sample_rate"]).items())},
+        "n_skipped": len(skipped),
+        "skip_reasons": dict(Counter(reason for _, reason in skipped).most_common()),
+        "protocol": spec.protocol if folds else None,
+        "n_folds": len(folds) if folds else 0,
+    }
+
+
+def prepare(corpus: str, root: str | None = None, out_dir: str = "data_manifests", progress: bool = True) -> dict:
+    """Build and write the manifest files of ``corpus``; returns the summary dict.
+
+    Raises CorpusRootError (root unset/missing/empty) or EmptyCorpusError (nothing usable found).
+    """
+    spec = get_corpus(corpus)
+    root_path = resolve_root(corpus, root)
+    result = spec.build(root_path, progress=progress)
+    df = result.rows
+    if df.empty:
+        reasons = f"; {len(result.skipped)} files skipped, e.g. {result.skipped[0]}" if result.skipped else ""
+        raise EmptyCorpusError(f"{corpus}: no usable audio under {root_path} (expected layout {spec.layout}){reasons}")
+    validate_manifest(df)
+    folds = None
+    if spec.kind == "labelled" and spec.protocol:
+        folds = build_folds(spec, df)
+        check_folds(folds, df)
+    out = Path(out_dir) / corpus
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(df, out / "manifest.csv")
+    write_skipped(result.skipped, out / "skipped.csv")
+    if folds:
+        write_folds(out / "folds.json", corpus, spec.protocol, folds)
+    elif (out / "folds.json").exists():
+        (out / "folds.json").unlink()  # a stale fold file must not outlive its manifest
+    summary = summarize(spec, df, result.skipped, folds)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_summary(summary: dict, out: str = "") -> str:
+    """A few human lines: rows, labels, speakers, folds, skips with their first reasons."""
+    speakers = f", {summary['n_speakers']} speakers" if summary["n_speakers"] else ""
+    lines = [f"{summary['corpus']}: {summary['n_rows']} rows{speakers}, "
+             f"{summary['hours']:.2f} h" + (f" -> {out}" if out else "")]
+    if summary["label_counts"]:
+        counts = ", ".join(f"{k} {v}" for k, v in summary["label_counts"].items())
+        lines.append(f"  4-class: {summary['n_labelled']} ({counts})")
+    if summary["n_folds"]:
+        lines.append(f"  folds: {summary['n_folds']} ({summary['protocol']})")
+    lines.append(f"  skipped: {summary['n_skipped']}")
+    for reason, n in list(summary["skip_reasons"].items())[:5]:
+        lines.append(f"    {n} x {reason}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mtl_aug prepare", description="Build manifests, folds and summaries for a corpus.")
+    p.add_argument("corpus", nargs="?", choices=sorted(CORPORA), help="corpus to prepare")
+    p.add_argument("--root", default=None, help="corpus root (default: the corpus's environment variable)")
+    p.add_argument("--out-dir", default="data_manifests", help="output folder (default: data_manifests)")
+    p.add_argument("--all-present", action="store_true", help="prepare every corpus whose root resolves")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _run_one(corpus: str, root: str | None, out_dir: str, progress: bool) -> None:
+    summary = prepare(corpus, root=root, out_dir=out_dir, progress=progress)
+    print(format_summary(summary, out=str(Path(out_dir) / corpus)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry; ``argv`` excludes the ``prepare`` sub-command word. Returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.all_present == bool(args.corpus):
+        parser.error("give a corpus or --all-present (not both)")
+    if args.all_present and args.root:
+        parser.error("--root applies to one corpus, not to --all-present")
+    try:
+        if args.corpus:
+            _run_one(args.corpus, args.root, args.out_dir, not args.no_progress)
+            return 0
+        done = 0
+        for name in sorted(CORPORA):
+            try:
+                resolve_root(name)
+            except CorpusRootError as err:
+                print(f"skip {err}")
+                continue
+            _run_one(name, None, args.out_dir, not args.no_progress)
+            done += 1
+        if not done:
+            print("error: no corpus root resolves; set e.g. EMODB_ROOT", file=sys.stderr)
+            return 2
+        return 0
+    except (CorpusRootError, EmptyCorpusError, UnknownCorpusError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
