@@ -1,0 +1,273 @@
+"""On-device augmentation policy (SpeechBrain style): one module, applied inside the step.
+
+The batch is split into chunks by a random permutation; chunk ``k`` gets augmentation ``types[k]``
+and ``k`` is the augmentation label of its rows (the target of the auxiliary augmentation classifier).
+Rows keep their original order in the output, so keys/labels stay aligned.
+
+Two stages, so the front end runs once on the whole batch:
+  1. ``on_wave``  (waveform; speed perturbation changes lengths) -> re-pad to a common T
+  2. front end   -> ``clean_feats``
+  3. ``on_feats`` (log-mel; SpecAugment masks, mixup)
+
+``clean_feats`` is the front-end output *before* stage 3: for speed rows it is the features of the
+speed-perturbed wave (speed is not undone), for mixup rows it is the row's own un-mixed features
+(zero after the row's own frame length). It is the "clean" target of the denoising reconstruction.
+
+All randomness comes from ``self.generator`` (CPU, seeded from ``seed``, advanced on every call),
+so a run is reproducible from its seed whatever the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+from mtl_aug.masking import lengths_to_mask, pad_to, zero_padding
+
+
+class AugmentedBatch(NamedTuple):
+    feats: Tensor  # [B, F, M] log-mels after augmentation (the encoder input)
+    frame_lengths: Tensor  # [B] valid frames of ``feats``
+    aug_label: Tensor  # [B] long, index of the row's chunk in ``types``
+    targets: Tensor  # [B, C] soft emotion targets (mixed for mixup rows, zeros for unlabelled rows)
+    clean_feats: Tensor  # [B, F, M] front-end output before feature-level augmentation (see module doc)
+    mixed: Tensor  # [B] bool, rows actually mixed with another row
+    lengths: Tensor  # [B] valid samples of the (speed-perturbed) waveform
+
+
+AUGMENTATIONS: dict[str, type["Augmentation"]] = {}
+
+
+def register(name: str) -> Callable[[type["Augmentation"]], type["Augmentation"]]:
+    def deco(cls: type["Augmentation"]) -> type["Augmentation"]:
+        AUGMENTATIONS[name] = cls
+        return cls
+
+    return deco
+
+
+class Augmentation(nn.Module):
+    """Identity at both stages; subclasses override one. ``__init__`` receives the policy's whole
+    config as keywords and picks what it needs."""
+
+    def __init__(self, **_: object) -> None:
+        super().__init__()
+
+    def on_wave(self, wave: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        return wave, lengths
+
+    def on_feats(
+        self, feats: Tensor, frame_lengths: Tensor, targets: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """-> (feats, frame_lengths, targets, mixed)"""
+        return feats, frame_lengths, targets, torch.zeros_like(frame_lengths, dtype=torch.bool)
+
+
+@register("none")
+class NoAugmentation(Augmentation):
+    pass
+
+
+@register("speed")
+class SpeedPerturb(Augmentation):
+    """Speed perturbation (pitch and tempo), each row gets one of ``speed_factors`` at random.
+    A factor ``f`` maps ``L`` valid samples to ``ceil(L / f)``."""
+
+    def __init__(self, speed_factors: list[float] = [0.9, 1.1], sample_rate: int = 16000, **_: object) -> None:
+        super().__init__()
+        if not speed_factors:
+            raise ValueError("speed_factors must not be empty")
+        self.factors = list(speed_factors)
+        self.speeds = nn.ModuleList(torchaudio.transforms.Speed(sample_rate, f) for f in self.factors)
+
+    def on_wave(self, wave: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        n = wave.size(0)
+        which = torch.randint(len(self.speeds), (n,), generator=generator).to(wave.device)
+        parts = []
+        for i, speed in enumerate(self.speeds):  # a loop over the few factors, rows grouped per factor
+            rows = (which == i).nonzero().squeeze(1)
+            if rows.numel() > 0:
+                w, l = speed(wave[rows], lengths[rows])
+                parts.append((rows, w, l))
+        t = max(w.size(1) for _, w, _ in parts)
+        out, out_len = wave.new_zeros(n, t), lengths.clone()
+        for rows, w, l in parts:
+            out = out.index_copy(0, rows, pad_to(w, t))
+            out_len = out_len.index_copy(0, rows, l.clamp(max=t))
+        # the resampling filter rings past the new end: keep padding exactly zero
+        return zero_padding(out, out_len), out_len
+
+
+def _random_bands(n: int, n_masks: int, param: int, extent: Tensor, size: int, g: torch.Generator) -> Tensor:
+    """``n_masks`` bands per row, width ~ U{0..param} (capped at ``extent``), inside ``[0, extent)``.
+    Returns a bool mask ``[n, size]``."""
+    dev = extent.device
+    extent = extent.to(torch.float32).unsqueeze(1)  # [n, 1]
+    width = torch.minimum(torch.floor(torch.rand(n, n_masks, generator=g).to(dev) * (param + 1)), extent)
+    start = torch.floor(torch.rand(n, n_masks, generator=g).to(dev) * (extent - width + 1))
+    pos = torch.arange(size, device=dev, dtype=torch.float32).view(1, 1, -1)
+    inside = (pos >= start.unsqueeze(-1)) & (pos < (start + width).unsqueeze(-1))
+    return inside.any(dim=1)
+
+
+@register("specaug")
+class SpecAugment(Augmentation):
+    """Per-example iid time and frequency masks (value 0 = the utterance mean after utterance
+    normalisation). Time masks are drawn inside each row's VALID frames, so padding stays zero."""
+
+    def __init__(
+        self,
+        freq_mask_param: int = 12,
+        time_mask_param: int = 20,
+        n_freq_masks: int = 2,
+        n_time_masks: int = 2,
+        **_: object,
+    ) -> None:
+        super().__init__()
+        self.freq_mask_param, self.time_mask_param = freq_mask_param, time_mask_param
+        self.n_freq_masks, self.n_time_masks = n_freq_masks, n_time_masks
+
+    def on_feats(
+        self, feats: Tensor, frame_lengths: Tensor, targets: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n, f, m = feats.shape
+        tmask = _random_bands(n, self.n_time_masks, self.time_mask_param, frame_lengths, f, generator)
+        fmask = _random_bands(n, self.n_freq_masks, self.freq_mask_param, torch.full_like(frame_lengths, m), m, generator)
+        valid = lengths_to_mask(frame_lengths, f)
+        mask = (tmask.unsqueeze(2) | fmask.unsqueeze(1)) & valid.unsqueeze(2)
+        return feats.masked_fill(mask, 0.0), frame_lengths, targets, torch.zeros_like(valid[:, 0])
+
+
+@register("mixup")
+class Mixup(Augmentation):
+    """Mix each row with another row of the chunk, lambda ~ Beta(alpha, alpha) per row.
+
+    Labelled rows are mixed only with labelled rows and unlabelled rows only with unlabelled ones,
+    so a mixed soft target always sums to 1 (labelled) or 0 (unlabelled). Partners form a random
+    cycle within each group; a group with a single row leaves it un-mixed (``mixed`` False).
+    Features are mixed over the union of the two rows' valid frames (padding is zero).
+    """
+
+    def __init__(self, mixup_alpha: float = 0.4, **_: object) -> None:
+        super().__init__()
+        if mixup_alpha <= 0:
+            raise ValueError(f"mixup_alpha must be > 0, got {mixup_alpha}")
+        self.alpha = mixup_alpha
+
+    def on_feats(
+        self, feats: Tensor, frame_lengths: Tensor, targets: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n, dev = feats.size(0), feats.device
+        own = torch.arange(n, device=dev)
+        partner = own.clone()
+        labelled = targets.sum(-1) > 0
+        for group in (labelled, ~labelled):
+            rows = group.nonzero().squeeze(1)
+            if rows.numel() >= 2:
+                order = rows[torch.randperm(rows.numel(), generator=generator).to(dev)]
+                partner = partner.index_copy(0, order, order.roll(-1))
+        # torch has no generator-aware Beta sampler: seed numpy from our generator
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        lam = torch.from_numpy(np.random.default_rng(seed).beta(self.alpha, self.alpha, size=n))
+        lam = lam.to(device=dev, dtype=feats.dtype)
+        mixed_feats = lam.view(-1, 1, 1) * feats + (1 - lam).view(-1, 1, 1) * feats[partner]
+        mixed_targets = lam.view(-1, 1) * targets + (1 - lam).view(-1, 1) * targets[partner]
+        return mixed_feats, torch.maximum(frame_lengths, frame_lengths[partner]), mixed_targets, partner != own
+
+
+def chunk_sizes(n: int, proportions: list[float]) -> list[int]:
+    """Split ``n`` rows by ``proportions`` (largest-remainder rounding, ties to the earlier type)."""
+    total = float(sum(proportions))
+    raw = [p / total * n for p in proportions]
+    sizes = [math.floor(r) for r in raw]
+    order = sorted(range(len(raw)), key=lambda k: (-(raw[k] - sizes[k]), k))
+    for k in order[: n - sum(sizes)]:
+        sizes[k] += 1
+    return sizes
+
+
+class AugmentationPolicy(nn.Module):
+    """Split the batch into chunks, one per entry of ``types``, and augment each chunk.
+
+    In eval mode, or with ``types == ["none"]``, returns the clean front-end output (aug label 0).
+    """
+
+    def __init__(
+        self,
+        types: list[str] = ["none", "speed", "specaug", "mixup"],
+        proportions: list[float] | None = None,
+        speed_factors: list[float] = [0.9, 1.1],
+        freq_mask_param: int = 12,
+        time_mask_param: int = 20,
+        n_freq_masks: int = 2,
+        n_time_masks: int = 2,
+        mixup_alpha: float = 0.4,
+        seed: int = 0,
+        sample_rate: int = 16000,
+    ) -> None:
+        super().__init__()
+        unknown = [t for t in types if t not in AUGMENTATIONS]
+        if not types or unknown:
+            raise ValueError(f"unknown augmentation types {unknown or types}; known: {sorted(AUGMENTATIONS)}")
+        proportions = [1.0] * len(types) if proportions is None else [float(p) for p in proportions]
+        if len(proportions) != len(types) or min(proportions) < 0 or sum(proportions) <= 0:
+            raise ValueError(f"proportions {proportions} must be {len(types)} non-negative numbers, not all 0")
+        self.types, self.proportions = list(types), proportions
+        cfg = dict(
+            speed_factors=speed_factors,
+            sample_rate=sample_rate,
+            freq_mask_param=freq_mask_param,
+            time_mask_param=time_mask_param,
+            n_freq_masks=n_freq_masks,
+            n_time_masks=n_time_masks,
+            mixup_alpha=mixup_alpha,
+        )
+        self.augs = nn.ModuleList(AUGMENTATIONS[t](**cfg) for t in self.types)
+        self.generator = torch.Generator()
+        self.reset_generator(seed)
+
+    def reset_generator(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    @property
+    def num_types(self) -> int:
+        return len(self.types)
+
+    def forward(self, wave: Tensor, lengths: Tensor, targets: Tensor, front_end: nn.Module) -> AugmentedBatch:
+        n, dev = wave.size(0), wave.device
+        no_aug = torch.zeros(n, dtype=torch.long, device=dev)
+        if not self.training or self.types == ["none"]:
+            feats, frame_lengths = front_end(wave, lengths)
+            return AugmentedBatch(feats, frame_lengths, no_aug, targets, feats, no_aug.bool(), lengths)
+
+        g = self.generator
+        perm = torch.randperm(n, generator=g).to(dev)
+        sizes = chunk_sizes(n, self.proportions)
+        chunks = [(k, rows) for k, rows in enumerate(perm.split(sizes)) if rows.numel() > 0]
+        aug_label = no_aug.index_copy(0, perm, torch.arange(len(sizes), device=dev).repeat_interleave(torch.tensor(sizes, device=dev)))
+
+        # stage 1: waveform
+        parts = [(rows, *self.augs[k].on_wave(wave[rows], lengths[rows], g)) for k, rows in chunks]
+        t = max(w.size(1) for _, w, _ in parts)
+        new_wave, new_lengths = wave.new_zeros(n, t), lengths.clone()
+        for rows, w, l in parts:
+            new_wave = new_wave.index_copy(0, rows, pad_to(w, t))
+            new_lengths = new_lengths.index_copy(0, rows, l)
+
+        # stage 2: front end once on the whole batch
+        clean, frame_lengths = front_end(new_wave, new_lengths)
+
+        # stage 3: features
+        feats, out_lengths, out_targets, mixed = clean, frame_lengths, targets, no_aug.bool()
+        for k, rows in chunks:
+            f, fl, tg, mx = self.augs[k].on_feats(clean[rows], frame_lengths[rows], targets[rows], g)
+            feats = feats.index_copy(0, rows, f)
+            out_lengths = out_lengths.index_copy(0, rows, fl)
+            out_targets = out_targets.index_copy(0, rows, tg)
+            mixed = mixed.index_copy(0, rows, mx)
+        return AugmentedBatch(feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths)

@@ -1,0 +1,114 @@
+"""Shared 2-D convolutional encoder over log-mels, masking-aware.
+
+Padded frames are zeroed after every block, and the normalisation never mixes padding into its
+statistics, so a row's output does not depend on how much padding the batch added after it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mtl_aug.masking import lengths_to_mask, pooled_lengths, zero_padding
+
+NORMS = ("layer", "batch")
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over channels at each (time, freq) bin: no statistics across rows or time, so rows
+    are independent (unlabelled rows cannot influence labelled ones) in train and eval alike."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # x [B, C, T, F], mask [B, T]
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class MaskedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics use valid frames only (padding excluded).
+    Eval mode uses the running statistics like ``nn.BatchNorm2d``."""
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
+        if not self.training:
+            return super().forward(x)
+        m = mask[:, None, :, None].to(x.dtype)  # [B, 1, T, 1]
+        n = (m.sum() * x.size(3)).clamp(min=1.0)
+        mean = (x * m).sum(dim=(0, 2, 3)) / n
+        var = (((x - mean.view(1, -1, 1, 1)) * m) ** 2).sum(dim=(0, 2, 3)) / n
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            mom = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            self.running_mean.lerp_(mean.detach(), mom)
+            self.running_var.lerp_(var.detach() * n / (n - 1).clamp(min=1.0), mom)
+        y = (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + self.eps)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class ConvBlock(nn.Module):
+    """conv -> masked norm -> ReLU -> zero padding -> max-pool (ceil mode) -> zero padding -> dropout."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, time_pool: int, freq_pool: int, norm: str, dropout: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)
+        self.norm = ChannelLayerNorm(c_out) if norm == "layer" else MaskedBatchNorm2d(c_out)
+        self.pool = nn.MaxPool2d((time_pool, freq_pool), ceil_mode=True)
+        self.time_pool = time_pool
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:  # x [B, C, T, F]
+        mask = lengths_to_mask(lengths, x.size(2))
+        x = F.relu(self.norm(self.conv(x), mask))
+        # padding must be 0 before pooling: after ReLU valid values are >= 0, so a window that
+        # straddles the end of a row pools to the max over its valid part
+        x = x * mask[:, None, :, None].to(x.dtype)
+        x = self.pool(x)
+        lengths = pooled_lengths(lengths, self.time_pool)
+        x = x * lengths_to_mask(lengths, x.size(2))[:, None, :, None].to(x.dtype)
+        return self.dropout(x), lengths
+
+
+class ConvEncoder(nn.Module):
+    """``feats [B, F, n_mels]`` -> ``Z [B, F', out_dim]`` with ``F' = ceil(F / time_reduction)``.
+
+    ``out_dim=None`` keeps the flattened ``channels[-1] * pooled_mels`` features; an int adds a
+    linear projection to that size.
+    """
+
+    def __init__(
+        self,
+        n_mels: int = 64,
+        channels: list[int] = [32, 64, 64],
+        kernel_size: int = 3,
+        time_pool: list[int] = [1, 2, 1],
+        freq_pool: list[int] = [2, 2, 2],
+        dropout: float = 0.1,
+        norm: str = "layer",
+        out_dim: int | None = 256,
+    ) -> None:
+        super().__init__()
+        if not (len(channels) == len(time_pool) == len(freq_pool)):
+            raise ValueError("channels, time_pool and freq_pool need one entry per block")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        blocks, c_in, mels = [], 1, n_mels
+        for c, tp, fp in zip(channels, time_pool, freq_pool):
+            blocks.append(ConvBlock(c_in, c, kernel_size, tp, fp, norm, dropout))
+            c_in, mels = c, -(-mels // fp)  # ceil: pooling runs in ceil mode
+        self.blocks = nn.ModuleList(blocks)
+        flat = c_in * mels
+        self.proj = nn.Linear(flat, out_dim) if out_dim is not None else nn.Identity()
+        self.out_dim = out_dim if out_dim is not None else flat
+        self.time_reduction = 1
+        for tp in time_pool:
+            self.time_reduction *= tp
+
+    def forward(self, feats: Tensor, frame_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x, lengths = feats.unsqueeze(1), frame_lengths
+        for block in self.blocks:
+            x, lengths = block(x, lengths)
+        b, c, t, m = x.shape
+        z = self.proj(x.permute(0, 2, 1, 3).reshape(b, t, c * m))
+        return zero_padding(z, lengths), lengths

@@ -1,0 +1,91 @@
+"""Emotion head: BLSTM -> attention pooling -> embedding (center loss) -> logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from mtl_aug.heads.center_loss import CenterLoss
+from mtl_aug.masking import lengths_to_mask
+
+
+class AttentionPooling(nn.Module):
+    """u = Σ_i α_i h_i, α = softmax(vᵀ tanh(W h_i)) over VALID frames (padding scored −inf)."""
+
+    def __init__(self, in_dim: int, attn_dim: int = 128) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, attn_dim)
+        self.score = nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, h: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        scores = self.score(torch.tanh(self.proj(h))).squeeze(-1)  # [B, T]
+        scores = scores.masked_fill(~lengths_to_mask(lengths, h.size(1)), float("-inf"))
+        alpha = torch.softmax(scores, dim=-1)
+        return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha
+
+
+class EmotionClassifier(nn.Module):
+    """``forward(Z [B, T, in_dim], lengths [B]) -> (logits [B, C], embedding [B, E], attn [B, T])``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int = 4,
+        lstm_hidden: int = 128,
+        lstm_layers: int = 1,
+        attn_dim: int = 128,
+        dropout: float = 0.3,
+        embed_dim: int = 128,
+        class_weights: list[float] | None = None,
+        center_alpha: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            in_dim,
+            lstm_hidden,
+            num_layers=lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if lstm_layers > 1 else 0.0,
+        )
+        self.attention = AttentionPooling(2 * lstm_hidden, attn_dim)
+        self.embed = nn.Sequential(nn.Linear(2 * lstm_hidden, embed_dim), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(embed_dim, num_classes)
+        self.center_loss = CenterLoss(num_classes, embed_dim, alpha=center_alpha)
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise ValueError(f"class_weights needs {num_classes} entries, got {len(class_weights)}")
+        weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", weights)
+
+    def forward(self, z: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        lengths = lengths.clamp(min=1)
+        packed = pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=z.size(1))
+        u, alpha = self.attention(h, lengths)
+        embedding = self.embed(u)
+        return self.classifier(self.dropout(embedding)), embedding, alpha
+
+    def loss(
+        self,
+        logits: Tensor,
+        embedding: Tensor,
+        targets_soft: Tensor,
+        labels: Tensor,
+        mixed: Tensor,
+        center_lambda: float,
+    ) -> dict[str, Tensor]:
+        """Soft-target CE over labelled rows (target sum > 0; the others contribute exactly 0 and get
+        zero gradient), class-weighted mean like ``F.cross_entropy(weight=...)``; center loss on
+        labelled, un-mixed rows (``labels >= 0`` and not ``mixed``)."""
+        row_w = targets_soft @ self.class_weights  # 0 for unlabelled rows
+        nll = -(targets_soft * F.log_softmax(logits, dim=-1)).sum(-1)
+        ce = (row_w * nll).sum() / row_w.sum().clamp(min=1e-12)
+        center_rows = (labels >= 0) & ~mixed & (targets_soft.sum(-1) > 0)
+        if center_lambda > 0:
+            center = self.center_loss(embedding, labels, center_rows)
+        else:
+            center = logits.new_zeros(())
+        return {"ce": ce, "center": center, "total": ce + center_lambda * center}
