@@ -1,0 +1,144 @@
+"""Pure metric aggregation for the evaluation suite (no I/O, no torch).
+
+Protocol (docs/protocols.md, "Metrics"):
+
+* a fold's UAR = mean over classes of per-class recall (classes absent from the fold's test set are
+  left out of that fold's mean, as sklearn ``balanced_accuracy_score`` does);
+* a seed's UAR = the mean of its per-fold UARs ("fold-mean"); beside it, the **pooled** UAR of that
+  seed = the UAR of the confusion matrix summed over all of its folds' predictions;
+* reported numbers are mean ± std over seeds, std with ``ddof=1`` (the sample std; 0.0 for one seed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+try:  # the project's single definition of UAR (mtl_aug/metrics.py)
+    from mtl_aug.metrics import uar_from_confusion as _project_uar
+except ImportError:  # pragma: no cover - before the metrics module exists
+    _project_uar = None
+
+METRICS = ("uar", "wa", "f1")
+
+
+# -- one confusion matrix ------------------------------------------------------------------------------
+def confusion_from_labels(labels: Sequence[int], preds: Sequence[int], n_classes: int) -> np.ndarray:
+    """Rows = true class, columns = predicted class (counts)."""
+    conf = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for t, p in zip(labels, preds):
+        conf[int(t), int(p)] += 1
+    return conf
+
+
+def uar(confusion) -> float:
+    """Unweighted average recall of a confusion matrix (classes with no true example are skipped)."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    if _project_uar is not None:
+        import torch
+
+        return float(_project_uar(torch.as_tensor(conf)))
+    support = conf.sum(1)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    return float((np.diag(conf)[present] / support[present]).mean())
+
+
+def wa(confusion) -> float:
+    """Weighted accuracy = overall accuracy."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    total = conf.sum()
+    return float(np.trace(conf) / total) if total else float("nan")
+
+
+def macro_f1(confusion) -> float:
+    """Mean over classes with support of F1 = 2PR/(P+R) (0 when P+R = 0), as sklearn ``f1_score(average="macro")``
+    restricted to the classes present in the labels or the predictions."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(conf)
+    support, predicted = conf.sum(1), conf.sum(0)
+    present = (support > 0) | (predicted > 0)
+    if not present.any():
+        return float("nan")
+    f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1e-12), 0.0)
+    return float(f1[present].mean())
+
+
+def metrics_from_confusion(confusion) -> dict[str, float]:
+    return {"uar": uar(confusion), "wa": wa(confusion), "f1": macro_f1(confusion)}
+
+
+# -- over seeds ----------------------------------------------------------------------------------------
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; 0.0 for a single value) of the finite values."""
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def per_seed_fold_mean(fold_rows: Iterable[Mapping], metrics: Sequence[str] = METRICS) -> dict[int, dict[str, float]]:
+    """``{seed: {metric: mean over that seed's folds}}`` from rows with ``seed`` and the metric columns."""
+    by_seed: dict[int, list[Mapping]] = defaultdict(list)
+    for row in fold_rows:
+        by_seed[int(row["seed"])].append(row)
+    return {seed: {m: float(np.mean([float(r[m]) for r in rows])) for m in metrics} | {"n_folds": len(rows)}
+            for seed, rows in sorted(by_seed.items())}
+
+
+def per_seed_pooled(predictions: Iterable[Mapping], n_classes: int) -> dict[int, dict[str, float]]:
+    """``{seed: metrics of the confusion pooled over all of that seed's predictions}``.
+
+    Each prediction is a mapping with ``seed``, ``label`` and ``pred`` (class indices).
+    """
+    by_seed: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for p in predictions:
+        labels, preds = by_seed[int(p["seed"])]
+        labels.append(int(p["label"]))
+        preds.append(int(p["pred"]))
+    out = {}
+    for seed, (labels, preds) in sorted(by_seed.items()):
+        conf = confusion_from_labels(labels, preds, n_classes)
+        out[seed] = metrics_from_confusion(conf) | {"n": len(labels)}
+    return out
+
+
+def pooled_confusion(predictions: Iterable[Mapping], n_classes: int) -> np.ndarray:
+    """Confusion summed over every prediction given (all folds and seeds)."""
+    preds = list(predictions)
+    return confusion_from_labels([p["label"] for p in preds], [p["pred"] for p in preds], n_classes)
+
+
+def summarize(fold_rows: Sequence[Mapping], predictions: Sequence[Mapping], n_classes: int) -> dict:
+    """Everything a results table needs, from per-fold rows and per-utterance predictions.
+
+    Returns ``{"seeds", "per_seed": {seed: {...}}, "<metric>": {"mean","std"},
+    "pooled_<metric>": {"mean","std"}, "confusion": pooled counts}``; ``<metric>`` is the fold-mean.
+    """
+    fold_mean = per_seed_fold_mean(fold_rows)
+    pooled = per_seed_pooled(predictions, n_classes) if predictions else {}
+    seeds = sorted(set(fold_mean) | set(pooled))
+    out: dict = {"seeds": seeds, "n_runs": len(fold_rows), "per_seed": {}}
+    for seed in seeds:
+        entry = dict(fold_mean.get(seed, {}))
+        entry.update({f"pooled_{m}": v for m, v in pooled.get(seed, {}).items() if m in METRICS})
+        out["per_seed"][seed] = entry
+    for m in METRICS:
+        mean, std = mean_std(fold_mean[s][m] for s in fold_mean)
+        out[m] = {"mean": mean, "std": std}
+        if pooled:
+            mean, std = mean_std(pooled[s][m] for s in pooled)
+            out[f"pooled_{m}"] = {"mean": mean, "std": std}
+    out["confusion"] = pooled_confusion(predictions, n_classes).tolist() if predictions else None
+    return out
+
+
+def fmt_pct(stat: Mapping | None, digits: int = 1) -> str:
+    """``{"mean": .654, "std": .012}`` -> ``"65.4 ± 1.2"`` (percent); "–" when missing."""
+    if not stat or stat.get("mean") is None or math.isnan(stat["mean"]):
+        return "–"
+    return f"{100 * stat['mean']:.{digits}f} ± {100 * stat['std']:.{digits}f}"

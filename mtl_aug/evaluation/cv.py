@@ -1,0 +1,162 @@
+"""``python -m mtl_aug cv``: speaker-independent cross-validation over every fold x seed, resumable.
+
+    python -m mtl_aug cv --corpus emodb --system mtl_aug --seeds 3
+    python -m mtl_aug cv --corpus synthetic --system stl --seeds 1 --folds F01,M02 --max-epochs 1 \
+        -- --trainer.limit_train_batches=2
+
+Each fold x seed is one ``make_cli`` + ``run_training`` (the ``train`` command's code path) in
+``<out>/runs/<fold>_s<seed>/``; its ``result.json`` is written atomically when it finishes, and a
+rerun of the same command skips every finished run (see :mod:`mtl_aug.evaluation.runs`).
+Outputs in ``<out>`` (default ``experiments/results/<corpus>/<system>``): ``folds.csv``,
+``predictions.csv``, ``summary.json``, ``summary.md`` and ``confusion.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+from . import aggregate, plots, runs, tables
+
+log = logging.getLogger(__name__)
+
+FOLD_COLUMNS = ["fold", "seed", "uar", "wa", "f1", "n_test", "best_val_uar", "epochs", "seconds"]
+
+
+def fold_row(result: dict) -> dict:
+    """The ``folds.csv`` row of one run; metrics recomputed from its confusion (project UAR definition)."""
+    conf = result.get("confusion")
+    metrics = aggregate.metrics_from_confusion(conf) if conf else {m: result.get(m) for m in aggregate.METRICS}
+    logged = result.get("uar")
+    if conf and logged is not None and not math.isnan(logged) and abs(logged - metrics["uar"]) > 1e-4:
+        log.warning("run %s_s%s: logged test UAR %.6f differs from its confusion's %.6f",
+                    result.get("fold"), result.get("seed"), logged, metrics["uar"])
+    n_test = (result.get("fold_info") or {}).get("n_test")
+    if n_test is None and conf:
+        n_test = int(sum(map(sum, conf)))
+    return {"fold": result.get("fold"), "seed": result.get("seed"), **metrics, "n_test": n_test,
+            "best_val_uar": result.get("best_val_uar"), "epochs": result.get("epochs"),
+            "seconds": result.get("seconds")}
+
+
+def prediction_rows(result: dict, class_names: Sequence[str]) -> list[dict]:
+    rows = []
+    for p in result.get("predictions") or []:
+        row = {"fold": result.get("fold"), "seed": result.get("seed"), "key": p["key"], "speaker": p.get("speaker", ""),
+               "label": int(p["label"]), "pred": int(p["pred"]),
+               "label_name": class_names[int(p["label"])], "pred_name": class_names[int(p["pred"])]}
+        for c, prob in zip(class_names, p.get("probs") or []):
+            row[f"prob_{c}"] = round(float(prob), 6)
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], columns: Sequence[str] | None = None) -> Path:
+    columns = list(columns or (rows[0].keys() if rows else []))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return runs.atomic_write_text(path, buf.getvalue())
+
+
+def run_line(run: runs.Run, result: dict, cached: bool) -> str:
+    r = fold_row(result)
+    return (f"fold {r['fold']} seed {r['seed']}: test UAR {runs.fmt(r['uar'])}  WA {runs.fmt(r['wa'])}  "
+            f"best val UAR {runs.fmt(r['best_val_uar'])}  epochs {r['epochs']}  "
+            f"time {runs.fmt(r['seconds'], '.0f')} s{'  (finished earlier)' if cached else ''}")
+
+
+def write_report(out: Path, results: list[dict], meta: dict, title: str, protocol: str) -> dict:
+    """folds.csv, predictions.csv, summary.json, summary.md, confusion.png from finished runs' results."""
+    out = Path(out)
+    class_names = list(results[0]["class_names"])
+    folds = [fold_row(r) for r in results]
+    preds = [row for r in results for row in prediction_rows(r, class_names)]
+    write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
+    write_csv(out / "predictions.csv", preds)
+    summary = aggregate.summarize(folds, preds, len(class_names))
+    summary.update({"title": title, "protocol": protocol, "class_names": class_names,
+                    "folds": sorted({f["fold"] for f in folds}, key=str), **meta,
+                    "runs": {f"{r['fold']}_s{r['seed']}": {"result": str(Path(r.get("results_file", "")) or ""),
+                                                           "checkpoints": r.get("checkpoints", [])} for r in results}})
+    runs.atomic_write_json(out / "summary.json", summary)
+    if summary["confusion"]:
+        plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
+                            title=f"{title}\nall folds and seeds pooled")
+    runs.atomic_write_text(out / "summary.md", summary_markdown(summary))
+    return summary
+
+
+def summary_markdown(s: dict) -> str:
+    f = aggregate.fmt_pct
+    header = ["UAR (fold mean)", "UAR (pooled)", "WA (fold mean)", "WA (pooled)", "macro-F1", "seeds", "runs"]
+    row = [f(s["uar"]), f(s.get("pooled_uar")), f(s["wa"]), f(s.get("pooled_wa")), f(s["f1"]), len(s["seeds"]),
+           s["n_runs"]]
+    per_seed = [[seed, *(runs.fmt(100 * v[m], ".1f") if v.get(m) is not None else "–"
+                         for m in ("uar", "pooled_uar", "wa", "f1")), v.get("n_folds", "")]
+                for seed, v in s["per_seed"].items()]
+    lines = [f"## {s['title']}", "", f"Protocol: {s['protocol']}. Values in %, mean ± std (ddof=1) over seeds; "
+             "a seed's UAR is the mean of its per-fold UARs, the pooled UAR is computed on all its folds' "
+             "predictions together.", "", tables.markdown_table(header, [row]), "",
+             "Per seed:", "", tables.markdown_table(["seed", "UAR", "pooled UAR", "WA", "F1", "folds"], per_seed), ""]
+    if s.get("confusion"):
+        names = s["class_names"]
+        lines += ["Confusion (counts, all folds and seeds; rows = true):", "",
+                  tables.markdown_table(["true \\ pred", *names], [[n, *row] for n, row in zip(names, s["confusion"])]),
+                  ""]
+    lines += [tables.provenance(s), ""]
+    return "\n".join(lines)
+
+
+def protocol_name(corpus: str, n_folds: int, manifest_dir: str = "data_manifests") -> str:
+    path = Path(manifest_dir) / corpus / "folds.json"
+    if not path.exists():
+        return corpus
+    folds = json.loads(path.read_text())["folds"]
+    kind = "LOSO" if all(len(f["test"]) == 1 for f in folds) else "speaker-grouped k-fold"
+    ran = "" if n_folds == len(folds) else f", {n_folds} of them run here"
+    return f"{corpus}, {kind} ({len(folds)} folds{ran}), one validation speaker per fold, 4-class"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtl_aug cv", description=__doc__.split("\n")[0],
+                                epilog="Flags after -- go to LightningCLI unchanged (e.g. -- --trainer.limit_train_batches=2).")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
+    p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
+    p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>")
+    runs.add_common_arguments(p)
+    return p
+
+
+def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
+           max_epochs: int | None = None, extra: Sequence[str] = (), manifest_dir: str = "data_manifests",
+           force: bool = False, meta: dict | None = None) -> dict:
+    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
+    out = Path(out or runs.RESULTS_DIR / corpus / system)
+    run_list = runs.make_runs(corpus, system, fold_list, seeds, out, max_epochs, extra, manifest_dir=manifest_dir)
+    results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force)
+    meta = meta or runs.provenance("cv", ["--corpus", corpus, "--system", system])
+    summary = write_report(out, results, meta, f"{system} on {corpus}",
+                           protocol_name(corpus, len(fold_list), manifest_dir))
+    summary["out"] = str(out)
+    return summary
+
+
+def main(argv: list[str]) -> int:
+    own, extra = runs.split_extra(argv)
+    a = parser().parse_args(own)
+    meta = runs.provenance("cv", argv)
+    s = run_cv(a.corpus, a.system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
+               a.manifest_dir, a.force, meta)
+    f = aggregate.fmt_pct
+    print(f"{a.system} on {a.corpus}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
+          f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
+    return 0

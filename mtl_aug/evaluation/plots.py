@@ -1,0 +1,67 @@
+"""PNG figures of the evaluation suite (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def confusion_png(confusion, class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix (recall per true class) with the counts in each cell."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    support = conf.sum(1, keepdims=True)
+    norm = np.divide(conf, support, out=np.zeros_like(conf), where=support > 0)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.2 * n + 2, 1.1 * n + 1.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(conf[i, j])})", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.55 else "black")
+    ax.set_xticks(range(n), class_names, rotation=30)
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall")
+    return _save(fig, path)
+
+
+def lines_png(
+    series: Mapping[str, Mapping[str, tuple[float, float]]],
+    xs: Sequence[str],
+    path: str | Path,
+    xlabel: str,
+    ylabel: str = "UAR (%)",
+    title: str = "",
+) -> Path:
+    """One line (mean with a ±std band) per series; ``series[name][x] = (mean, std)`` as fractions."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pos = np.arange(len(xs))
+    for name, values in series.items():
+        mean = np.array([values.get(x, (np.nan, np.nan))[0] for x in xs], dtype=float) * 100
+        std = np.array([values.get(x, (np.nan, np.nan))[1] for x in xs], dtype=float) * 100
+        ax.plot(pos, mean, marker="o", label=name)
+        ax.fill_between(pos, mean - std, mean + std, alpha=0.15)
+    ax.set_xticks(pos, list(xs))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,264 @@
+"""Shared run/resume helpers of the evaluation suite.
+
+A *run* is one training of one fold × seed, in its own directory ``<out>/runs/<fold>_s<seed>/``
+(Lightning logs and checkpoints below it). When it finishes, its results are written atomically to
+``<run dir>/result.json`` (temporary file + ``os.replace``): a run directory with that file is done
+and is never redone; a run directory without it is the leftover of an interrupted run and is wiped
+and restarted. So any driver can be killed at any moment and rerun with the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled", "no_recon", "no_augcls")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RESULT_FILE = "result.json"
+RESULTS_DIR = Path("experiments/results")
+
+# Names of the runs executed (not loaded from disk) by this process: tests assert resumption with it.
+EXECUTED: list[str] = []
+
+
+# -- small I/O helpers ---------------------------------------------------------------------------------
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+def read_json(path: str | Path) -> dict | None:
+    """The JSON object at ``path``, or None when it is missing or unreadable (a torn write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def git_commit() -> tuple[str, bool]:
+    """(HEAD commit, whether the tracked files have uncommitted changes); ("unknown", False) outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+        return head or "unknown", dirty
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    dev = f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.node()} · {platform.system()} {platform.release()} · {cpu} · {os.cpu_count()} CPUs · {dev} · "
+            f"python {platform.python_version()} · torch {torch.__version__}")
+
+
+def provenance(command: str, argv: Sequence[str]) -> dict:
+    commit, dirty = git_commit()
+    return {"command": "python -m mtl_aug " + command + (" " + shlex.join(argv) if argv else ""),
+            "git_commit": commit, "git_dirty": dirty,
+            "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine()}
+
+
+# -- configuration -------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> seeds 0, 1, 2 (a count); ``"0,4,7"`` or ``"5,"`` -> exactly those seeds."""
+    text = str(text).strip()
+    if "," in text:
+        return [int(s) for s in text.split(",") if s.strip()]
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("--seeds needs a count >= 1 or a comma-separated list")
+    return list(range(n))
+
+
+def config_path(rel: str) -> str:
+    """A config file relative to the working directory when it exists there, else to the repository."""
+    return rel if Path(rel).exists() else str(REPO_ROOT / rel)
+
+
+def config_args(corpus: str, system: str) -> list[str]:
+    if system not in SYSTEMS and not Path(config_path(f"experiments/systems/{system}.yaml")).exists():
+        raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
+    if not Path(config_path(f"experiments/corpora/{corpus}.yaml")).exists():
+        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml")
+    return ["--config", config_path("experiments/base.yaml"),
+            "--config", config_path(f"experiments/corpora/{corpus}.yaml"),
+            "--config", config_path(f"experiments/systems/{system}.yaml")]
+
+
+def fold_names(corpus: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
+    path = Path(manifest_dir) / corpus / "folds.json"
+    if not path.exists():
+        raise SystemExit(f"no folds for corpus '{corpus}' at {path}: run `python -m mtl_aug prepare {corpus}` first")
+    return [str(f["name"]) for f in json.loads(path.read_text())["folds"]]
+
+
+def select_folds(available: list[str], wanted: str | None) -> list[str]:
+    if not wanted:
+        return available
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise SystemExit(f"unknown folds {unknown}; the corpus has {available}")
+    return names
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", default="3", help="a count N (seeds 0..N-1) or a comma list (default 3)")
+    p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
+    p.add_argument("--manifest-dir", default="data_manifests")
+    p.add_argument("--force", action="store_true", help="redo finished runs too")
+
+
+def split_extra(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``[own args] -- [LightningCLI flags]`` -> (own, extra)."""
+    argv = list(argv)
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+# -- runs ----------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One fold x seed training of one system."""
+
+    fold: str
+    seed: int
+    run_dir: Path
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.fold}_s{self.seed}"
+
+    @property
+    def result_path(self) -> Path:
+        return self.run_dir / RESULT_FILE
+
+    def load(self) -> dict | None:
+        res = read_json(self.result_path)
+        return res if res and res.get("finished") else None
+
+
+def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path, max_epochs: int | None = None,
+                  extra: Sequence[str] = (), test_corpus: str | None = None,
+                  manifest_dir: str | Path = "data_manifests") -> list[str]:
+    args = config_args(corpus, system) + [
+        f"--data.fold={fold}",
+        f"--data.manifest_dir={manifest_dir}",
+        f"--seed_everything={seed}", f"--model.seed={seed}", f"--data.seed={seed}",
+        f"--trainer.default_root_dir={run_dir}",
+        f"--trainer.logger.init_args.save_dir={run_dir}",
+        "--trainer.enable_progress_bar=false",
+    ]
+    if test_corpus:
+        args.append(f"--data.test_corpus={test_corpus}")
+    if max_epochs is not None:
+        args.append(f"--trainer.max_epochs={max_epochs}")
+    return args + list(extra)
+
+
+def make_runs(corpus: str, system: str, folds: Iterable[str], seeds: Iterable[int], out: Path,
+              max_epochs: int | None = None, extra: Sequence[str] = (), test_corpus: str | None = None,
+              manifest_dir: str | Path = "data_manifests") -> list[Run]:
+    runs = []
+    for seed in seeds:
+        for fold in folds:
+            run_dir = Path(out) / "runs" / f"{fold}_s{seed}"
+            runs.append(Run(fold, seed, run_dir, training_args(corpus, system, fold, seed, run_dir, max_epochs,
+                                                               extra, test_corpus, manifest_dir)))
+    return runs
+
+
+def checkpoints(run_dir: Path) -> list[str]:
+    return sorted(str(p) for p in Path(run_dir).rglob("*.ckpt"))
+
+
+def execute(run: Run) -> dict:
+    """Train + test one run (``make_cli`` + ``run_training``) and write its result JSON atomically."""
+    from mtl_aug.training import make_cli, run_training
+
+    if run.run_dir.exists():
+        shutil.rmtree(run.run_dir)  # the leftovers of an interrupted run (finished runs never reach here)
+    run.run_dir.mkdir(parents=True)
+    start = time.perf_counter()
+    # the args are complete: the warning about sys.argv holding the driver's own flags does not apply
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    cli = make_cli(list(run.args), run=False)
+    result = run_training(cli)
+    result.update({
+        "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
+        "checkpoints": checkpoints(run.run_dir),
+        "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    })
+    atomic_write_json(run.result_path, result)
+    EXECUTED.append(run.name)
+    return result
+
+
+def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool], str] | None = None,
+            force: bool = False, executor: Callable[[Run], dict] = execute) -> list[dict]:
+    """Every run in order under one tqdm bar; finished runs are loaded, not redone (unless ``force``).
+
+    ``on_result(run, result, cached)`` returns the one-line summary printed for the run.
+    """
+    results = []
+    done = {r.name: r.load() for r in runs} if not force else {}
+    n_done = sum(1 for v in done.values() if v)
+    if n_done:
+        tqdm.write(f"{desc}: {n_done} of {len(runs)} runs already finished, resuming")
+    bar = tqdm(total=len(runs), desc=desc, unit="run", dynamic_ncols=True, file=sys.stderr)
+    try:
+        for run in runs:
+            cached = done.get(run.name)
+            result = cached if cached else executor(run)
+            results.append(result)
+            if on_result is not None:
+                tqdm.write(on_result(run, result, bool(cached)))
+            bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def fmt(x, spec: str = ".4f") -> str:
+    return "nan" if x is None else format(float(x), spec)

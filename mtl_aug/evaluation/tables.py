@@ -1,0 +1,24 @@
+"""Markdown tables for the evaluation reports."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
+    """A GitHub-flavoured markdown table; ``align`` is one character per column (l/r/c), default l then r."""
+    align = align or ("l" + "r" * (len(header) - 1))
+    marks = {"l": ":--", "r": "--:", "c": ":-:"}
+    lines = ["| " + " | ".join(str(h) for h in header) + " |",
+             "|" + "|".join(marks[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance(meta: dict) -> str:
+    """The command/commit/date/machine lines every report ends with."""
+    lines = [f"- command: `{meta.get('command', '')}`",
+             f"- git commit: `{meta.get('git_commit', '')}`{' (uncommitted changes)' if meta.get('git_dirty') else ''}",
+             f"- date: {meta.get('date', '')}",
+             f"- machine: {meta.get('machine', '')}"]
+    return "\n".join(lines)
