@@ -43,3 +43,21 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set MTL_AUG_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> dict:
+    """The synthetic demo corpus, generated and prepared once per test session.
+
+    Returns ``{"root", "manifest_dir", "env"}``; ``env`` sets SYNTHETIC_ROOT for subprocesses.
+    """
+    from mtl_aug.data.prepare import prepare
+    from mtl_aug.data.synthetic import generate_synthetic
+
+    base = tmp_path_factory.mktemp("synthetic")
+    root = generate_synthetic(base / "audio", n_speakers=4, utts_per_emotion=8, n_unlabelled=24)
+    manifest_dir = base / "manifests"
+    for corpus in ("synthetic", "synthetic_unlabelled"):
+        prepare(corpus, root=str(root), out_dir=str(manifest_dir), progress=False)
+    env = {**os.environ, "SYNTHETIC_ROOT": str(root)}
+    return {"root": Path(root), "manifest_dir": manifest_dir, "env": env, "cache_dir": base / "cache"}
