@@ -37,6 +37,11 @@ class AudioInfo:
     duration: float
 
 
+def _reason(err: Exception, path: str | Path) -> str:
+    """libsndfile's message without the absolute path (skip reasons end up in committed files)."""
+    return str(err).replace(str(path), Path(path).name).strip()
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise AudioError(path, "file not found")
@@ -82,7 +87,7 @@ def audio_info(path: str | Path) -> AudioInfo:
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(p, f"not a readable audio file ({err})") from None
+        raise AudioError(p, f"not a readable audio file ({_reason(err, p)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(p, "zero-length audio (0 frames)")
     if info.format == "WAV":
@@ -109,7 +114,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
             fh.seek(max(0, info.frames - _TAIL_FRAMES))
             got = fh.read(_TAIL_FRAMES, dtype="float32", always_2d=True).shape[0]
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(path, f"corrupt or truncated audio, cannot decode its end ({err})") from None
+        raise AudioError(path, f"corrupt or truncated audio, cannot decode its end ({_reason(err, path)})") from None
     if got < min(_TAIL_FRAMES, info.frames):
         raise AudioError(path, f"truncated file: header declares {info.frames} frames, end not readable")
     return info
@@ -127,7 +132,7 @@ def load_audio(path: str | Path, target_sr: int = 16000) -> torch.Tensor:
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(p, f"corrupt audio, decoding failed ({err})") from None
+        raise AudioError(p, f"corrupt audio, decoding failed ({_reason(err, p)})") from None
     if data.shape[0] == 0:
         raise AudioError(p, "zero-length audio (0 frames decoded)")
     if data.shape[0] < info.frames:

@@ -20,6 +20,7 @@ Layout (read by the ``synthetic`` / ``synthetic_unlabelled`` corpora)::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import sys
@@ -32,7 +33,7 @@ from scipy.signal import lfilter
 
 from .manifest import FOUR_CLASSES
 
-VERSION = 1  # bump when the generator changes, so existing trees are regenerated
+VERSION = 2  # bump when the generator changes, so existing trees are regenerated
 N_UNLABELLED_SPEAKERS = 4
 
 # Formants (F1, F2, F3 in Hz) of a few vowels for an adult male voice; scaled per speaker.
@@ -89,11 +90,15 @@ def make_speaker(name: str, gender: str, rng: np.random.Generator) -> Speaker:
     )
 
 
-def _resonate(x: np.ndarray, freq: float, bw: float, sr: int) -> np.ndarray:
-    """Klatt two-pole resonator, unity gain at DC."""
-    c = -np.exp(-2 * np.pi * bw / sr)
-    b = 2 * np.exp(-np.pi * bw / sr) * np.cos(2 * np.pi * min(freq, 0.45 * sr) / sr)
-    return lfilter([1 - b - c], [1, -b, -c], x)
+def _vocal_tract(formants: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cascade of Klatt two-pole resonators (unity gain at DC) as one IIR filter (b, a)."""
+    b_total, a_total = np.array([1.0]), np.array([1.0])
+    for freq, bw in zip(formants, BANDWIDTHS):
+        c = -np.exp(-2 * np.pi * bw / sr)
+        b = 2 * np.exp(-np.pi * bw / sr) * np.cos(2 * np.pi * min(freq, 0.45 * sr) / sr)
+        b_total = b_total * (1 - b - c)
+        a_total = np.convolve(a_total, [1.0, -b, -c])
+    return b_total, a_total
 
 
 def _envelope(n: int, attack: float, sr: int) -> np.ndarray:
@@ -113,16 +118,14 @@ def _syllable(spk: Speaker, st: Style, base_st: float, stress: float, dur: float
     hump = np.exp(-0.5 * ((t - st.accent_skew) / 0.28) ** 2)
     semitones = base_st + st.range_st * stress * hump + rng.normal(0, 0.15)
     f0 = spk.f0 * st.f0_scale * 2.0 ** (semitones / 12.0)
-    f0 *= 1.0 + 0.01 * np.convolve(rng.normal(0, 1, n), np.ones(160) / 160 ** 0.5, mode="same")  # jitter
+    knots = max(2, n // 160)  # slow random f0 wobble (jitter/shimmer-like), one knot per 10 ms
+    f0 *= 1.0 + 0.01 * np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.normal(0, 1, knots))
     phase = np.cumsum(f0 / sr) + rng.uniform()
     source = 2.0 * (phase % 1.0) - 1.0
     tilt = float(np.clip(st.tilt + spk.tilt_offset, 0.2, 0.97))
     source = lfilter([1 - tilt], [1, -tilt], source)
     source = source / (np.std(source) + 1e-9) + st.breath * 4 * rng.normal(0, 1, n)
-    out = source
-    formants = VOWELS[rng.integers(len(VOWELS))] * spk.formant_scale
-    for freq, bw in zip(formants, BANDWIDTHS):
-        out = _resonate(out, freq, bw, sr)
+    out = lfilter(*_vocal_tract(VOWELS[rng.integers(len(VOWELS))] * spk.formant_scale, sr), source)
     out = out / (np.std(out) + 1e-9) * (0.6 + 0.4 * stress)
     return out * _envelope(n, st.attack, sr)
 
@@ -199,6 +202,13 @@ def speaker_names(n: int, start: int = 1) -> list[tuple[str, str]]:
     return out
 
 
+def _write(path: Path, wave: np.ndarray, sample_rate: int) -> None:
+    """Encode in memory, then write: soundfile's close() fsyncs every file, which dominates on slow disks."""
+    buf = io.BytesIO()
+    sf.write(buf, wave, sample_rate, subtype="PCM_16", format=path.suffix[1:].upper())
+    path.write_bytes(buf.getvalue())
+
+
 def _expected_files(params: dict) -> int:
     return params["n_speakers"] * len(FOUR_CLASSES) * params["utts_per_emotion"] + params["n_unlabelled"]
 
@@ -249,7 +259,7 @@ def generate_synthetic(
             for u in range(utts_per_emotion):
                 rng = np.random.default_rng([seed, 2, s_idx, e_idx, u])
                 wave = synthesize(spk, jitter(STYLES[emotion], rng), rng.uniform(lo, hi), sample_rate, rng)
-                sf.write(folder / f"{name}_{emotion}_{u:03d}.wav", wave, sample_rate, subtype="PCM_16")
+                _write(folder / f"{name}_{emotion}_{u:03d}.wav", wave, sample_rate)
     n_unl_spk = max(1, min(N_UNLABELLED_SPEAKERS, n_unlabelled))
     unl_speakers = [make_speaker(name, gender, np.random.default_rng([seed, 3, i]))
                     for i, (name, gender) in enumerate(speaker_names(n_unl_spk, start=n_speakers + 1))]
@@ -260,7 +270,7 @@ def generate_synthetic(
         wave = synthesize(spk, jitter(style, rng), rng.uniform(lo, hi), sample_rate, rng)
         folder = root / "unlabelled" / spk.name
         folder.mkdir(parents=True, exist_ok=True)
-        sf.write(folder / f"{j // n_unl_spk:03d}.flac", wave, sample_rate, subtype="PCM_16")
+        _write(folder / f"{j // n_unl_spk:03d}.flac", wave, sample_rate)
     (root / "params.json").write_text(json.dumps(params, indent=2) + "\n")
     return root
 
