@@ -1,0 +1,453 @@
+"""W&B sweep YAML, read and checked offline: parameters, draws, grid, and the rendered command.
+
+The file format is W&B's own (``wandb sweep FILE`` accepts the same file). W&B validates a sweep
+against the JSON schema of its ``sweeps`` package, which is not installable next to pandas 3 (it pins
+numpy < 2) and whose local controller still needs a server; so the rules of that schema that matter
+here are restated below (distribution names, their keys and defaults, how a distribution is inferred
+when ``distribution`` is left out, ``min < max``), and the draws follow the same definitions
+(``int_uniform`` includes ``max``; ``q_*`` rounds to a multiple of ``q``, an int when ``q`` is an int;
+``log_uniform`` takes ``min``/``max`` in log space, ``log_uniform_values`` as values; a grid turns
+``int_uniform`` into ``min..max`` and ``q_uniform`` into ``arange(min, max, q)``, parameters in name
+order, the last one varying fastest).
+
+The command is rendered with wandb's own helpers (``wandb.sdk.launch.sweeps.utils``, the ones the
+agent calls), so ``${args}`` becomes exactly the ``--name=value`` flags an agent passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("grid", "random", "bayes")
+GOALS = ("maximize", "minimize")
+DEFAULT_GOAL = "minimize"  # W&B's default: a UAR metric must say `goal: maximize`
+DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
+ARGS_MACROS = ("${args}", "${args_no_equals}", "${args_no_hyphens}", "${args_no_boolean_flags}", "${args_json}",
+               "${args_json_file}", "${args_append_hydra}", "${args_override_hydra}")
+KNOWN_MACROS = ("${env}", "${interpreter}", "${program}") + ARGS_MACROS
+TOP_LEVEL_KEYS = {"apiVersion", "kind", "program", "command", "method", "metric", "parameters", "name", "description",
+                  "project", "entity", "early_terminate", "run_cap", "controller", "job", "image_uri", "scheduler"}
+METRIC_KEYS = {"name", "goal", "target", "impute", "impute_while_running"}
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # W&B's propertyNames pattern
+
+# distribution -> (required keys, optional keys with defaults), as in W&B's schema
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "constant": (("value",), {}),
+    "categorical": (("values",), {}),
+    "categorical_w_probabilities": (("values", "probabilities"), {}),
+    "int_uniform": (("min", "max"), {}),
+    "uniform": (("min", "max"), {}),
+    "q_uniform": (("min", "max"), {"q": 1.0}),
+    "log_uniform": (("min", "max"), {}),
+    "log_uniform_values": (("min", "max"), {}),
+    "q_log_uniform": (("min", "max"), {"q": 1.0}),
+    "q_log_uniform_values": (("min", "max"), {"q": 1.0}),
+    "inv_log_uniform": (("min", "max"), {}),
+    "inv_log_uniform_values": (("min", "max"), {}),
+    "normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "log_normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_log_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "beta": ((), {"a": 1.0, "b": 1.0}),
+    "q_beta": ((), {"a": 1.0, "b": 1.0, "q": 1.0}),
+}
+GRID_DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "q_uniform")
+BOUNDED = ("int_uniform", "uniform", "q_uniform", "log_uniform", "log_uniform_values", "q_log_uniform",
+           "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values")
+
+
+class SweepConfigError(ValueError):
+    """A sweep YAML that W&B would reject or that cannot run here; ``violations`` lists every problem."""
+
+    def __init__(self, path: str | Path | None, violations: list[str]) -> None:
+        self.violations = violations
+        where = f"{path}: " if path else ""
+        super().__init__(where + "invalid sweep config:\n" + "\n".join(f"  - {v}" for v in violations))
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass
+class Parameter:
+    """One sweep parameter with its distribution's keys filled in (defaults as in W&B's schema)."""
+
+    name: str
+    distribution: str
+    spec: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, name: str, config: Any) -> "Parameter":
+        problems = []
+        if not PARAM_NAME.match(str(name)):
+            problems.append(f"parameter '{name}': W&B parameter names match {PARAM_NAME.pattern}")
+        if not isinstance(config, dict):
+            raise SweepConfigError(None, problems + [f"parameter '{name}': expected a mapping, got {config!r}"])
+        if "parameters" in config:
+            raise SweepConfigError(None, problems + [
+                f"parameter '{name}': nested parameters are not supported here: name the flag in full "
+                f"(e.g. `model.w_recon`), it reaches LightningCLI as `--model.w_recon=value`"])
+        dist = config.get("distribution") or _infer_distribution(config)
+        if dist is None:
+            raise SweepConfigError(None, problems + [
+                f"parameter '{name}': give `value`, `values`, `min`/`max` or a `distribution` ({config})"])
+        if dist not in DISTRIBUTIONS:
+            raise SweepConfigError(None, problems + [
+                f"parameter '{name}': unknown distribution '{dist}' (W&B has {', '.join(DISTRIBUTIONS)})"])
+        required, defaults = DISTRIBUTIONS[dist]
+        allowed = set(required) | set(defaults) | {"distribution"}
+        missing = [k for k in required if k not in config]
+        extra = sorted(set(config) - allowed)
+        if missing:
+            problems.append(f"parameter '{name}' ({dist}): missing {', '.join(missing)}")
+        if extra:
+            problems.append(f"parameter '{name}' ({dist}): unexpected key(s) {', '.join(extra)}")
+        spec = {**defaults, **{k: v for k, v in config.items() if k != "distribution"}}
+        if not missing:
+            problems += _check_values(name, dist, spec)
+        if problems:
+            raise SweepConfigError(None, problems)
+        return cls(str(name), dist, spec)
+
+    # -- drawing -----------------------------------------------------------------------------------
+    def sample(self, rng: random.Random) -> Any:
+        d, s = self.distribution, self.spec
+        if d == "constant":
+            return s["value"]
+        if d == "categorical":
+            return s["values"][rng.randrange(len(s["values"]))]
+        if d == "categorical_w_probabilities":
+            return rng.choices(s["values"], weights=s["probabilities"])[0]
+        if d == "int_uniform":
+            return rng.randint(s["min"], s["max"])
+        if d == "uniform":
+            return rng.uniform(s["min"], s["max"])
+        if d == "q_uniform":
+            return _quantize(rng.uniform(s["min"], s["max"]), s["q"])
+        if d == "log_uniform":
+            return math.exp(rng.uniform(s["min"], s["max"]))
+        if d == "log_uniform_values":
+            return math.exp(rng.uniform(math.log(s["min"]), math.log(s["max"])))
+        if d == "q_log_uniform":
+            return _quantize(math.exp(rng.uniform(s["min"], s["max"])), s["q"])
+        if d == "q_log_uniform_values":
+            return _quantize(math.exp(rng.uniform(math.log(s["min"]), math.log(s["max"]))), s["q"])
+        if d == "inv_log_uniform":
+            return math.exp(-rng.uniform(s["min"], s["max"]))
+        if d == "inv_log_uniform_values":
+            return 1.0 / math.exp(rng.uniform(math.log(1 / s["max"]), math.log(1 / s["min"])))
+        if d == "normal":
+            return rng.gauss(s["mu"], s["sigma"])
+        if d == "q_normal":
+            return _quantize(rng.gauss(s["mu"], s["sigma"]), s["q"])
+        if d == "log_normal":
+            return rng.lognormvariate(s["mu"], s["sigma"])
+        if d == "q_log_normal":
+            return _quantize(rng.lognormvariate(s["mu"], s["sigma"]), s["q"])
+        if d == "beta":
+            return rng.betavariate(s["a"], s["b"])
+        if d == "q_beta":
+            return _quantize(rng.betavariate(s["a"], s["b"]), s["q"])
+        raise AssertionError(d)
+
+    def grid_values(self) -> list[Any]:
+        d, s = self.distribution, self.spec
+        if d == "constant":
+            return [s["value"]]
+        if d == "categorical":
+            return list(s["values"])
+        if d == "int_uniform":
+            return list(range(s["min"], s["max"] + 1))
+        if d == "q_uniform":  # numpy.arange(min, max, q) as W&B does: max itself is left out
+            n = math.ceil((s["max"] - s["min"]) / s["q"] - 1e-12)
+            return [_clean(s["min"] + k * s["q"], s["q"], s["min"]) for k in range(n)]
+        raise SweepConfigError(None, [
+            f"parameter '{self.name}': grid search takes only constant, categorical (values), int_uniform or "
+            f"q_uniform parameters, not {d}"])
+
+    def corners(self) -> list[Any]:
+        """Values that exercise the parameter's range: every categorical value, or the bounds."""
+        d, s = self.distribution, self.spec
+        if d in ("constant", "categorical", "categorical_w_probabilities"):
+            return self.grid_values() if d != "categorical_w_probabilities" else list(s["values"])
+        if d in ("int_uniform", "uniform"):
+            return [s["min"], s["max"]]
+        if d == "q_uniform":
+            return [_quantize(s["min"], s["q"]), _quantize(s["max"], s["q"])]
+        if d == "log_uniform":
+            return [math.exp(s["min"]), math.exp(s["max"])]
+        if d in ("log_uniform_values", "inv_log_uniform_values"):
+            return [s["min"], s["max"]]
+        if d in ("q_log_uniform_values",):
+            return [_quantize(s["min"], s["q"]), _quantize(s["max"], s["q"])]
+        if d == "q_log_uniform":
+            return [_quantize(math.exp(s["min"]), s["q"]), _quantize(math.exp(s["max"]), s["q"])]
+        if d == "inv_log_uniform":
+            return [math.exp(-s["max"]), math.exp(-s["min"])]
+        return [self.sample(random.Random(k)) for k in range(2)]  # unbounded: two draws
+
+    def in_range(self, value: Any) -> bool:
+        """Whether ``value`` can come out of this distribution (used by the tests and the resume check)."""
+        d, s = self.distribution, self.spec
+        if d == "constant":
+            return value == s["value"]
+        if d in ("categorical", "categorical_w_probabilities"):
+            return value in s["values"]
+        if d == "int_uniform":
+            return _is_int(value) and s["min"] <= value <= s["max"]
+        if d in BOUNDED:
+            lo, hi = {"log_uniform": (math.exp(s["min"]), math.exp(s["max"])),
+                      "q_log_uniform": (math.exp(s["min"]), math.exp(s["max"])),
+                      "inv_log_uniform": (math.exp(-s["max"]), math.exp(-s["min"]))}.get(d, (s["min"], s["max"]))
+            slack = s.get("q", 0) / 2 + 1e-9 * max(1.0, abs(hi))
+            return lo - slack <= value <= hi + slack
+        if d in ("beta", "q_beta"):
+            return -1e-12 <= value <= 1 + s.get("q", 0)
+        if d in ("log_normal", "q_log_normal"):
+            return value >= 0
+        return _is_number(value)
+
+
+def _infer_distribution(config: dict) -> str | None:
+    """W&B's rule when ``distribution`` is left out (the first schema that matches)."""
+    if "value" in config:
+        return "constant"
+    if "values" in config:
+        return "categorical_w_probabilities" if "probabilities" in config else "categorical"
+    if "min" in config and "max" in config:
+        return "int_uniform" if _is_int(config["min"]) and _is_int(config["max"]) else "uniform"
+    return None
+
+
+def _check_values(name: str, dist: str, s: dict) -> list[str]:
+    p = f"parameter '{name}' ({dist})"
+    out = []
+    if "values" in s and (not isinstance(s["values"], list) or not s["values"]):
+        out.append(f"{p}: `values` must be a non-empty list")
+    if dist == "categorical_w_probabilities" and not out:
+        probs = s["probabilities"]
+        if not isinstance(probs, list) or len(probs) != len(s["values"]) or not all(
+                _is_number(x) and x >= 0 for x in probs):
+            out.append(f"{p}: `probabilities` must be one non-negative number per value")
+        elif abs(sum(probs) - 1.0) > 1e-6:
+            out.append(f"{p}: `probabilities` must sum to 1 (they sum to {sum(probs)})")
+    if "min" in s and "max" in s:
+        lo, hi = s["min"], s["max"]
+        if dist == "int_uniform" and not (_is_int(lo) and _is_int(hi)):
+            out.append(f"{p}: min and max must be integers")
+        elif not (_is_number(lo) and _is_number(hi)):
+            out.append(f"{p}: min and max must be numbers")
+        elif lo >= hi:
+            out.append(f"{p}: min {lo} is not less than max {hi}")
+        elif dist.endswith("_values") and lo <= 0:
+            out.append(f"{p}: min must be > 0 (the values are taken in log space)")
+    for key in ("q", "sigma", "a", "b"):
+        if key in s and (not _is_number(s[key]) or s[key] < 0 or (key == "q" and s[key] == 0)):
+            out.append(f"{p}: `{key}` must be a {'positive' if key == 'q' else 'non-negative'} number")
+    return out
+
+
+def _quantize(x: float, q: float) -> float | int:
+    r = round(x / q) * q
+    return int(r) if _is_int(q) else _clean(r, q, 0.0)
+
+
+def _clean(x: float, q: float, start: float) -> float | int:
+    """Round away float noise (0.30000000000000004 -> 0.3) at the precision of ``q`` and ``start``."""
+    if _is_int(q) and _is_int(start):
+        return int(round(x))
+    digits = max(_decimals(q), _decimals(start)) + 2
+    return round(float(x), digits)
+
+
+def _decimals(x: float) -> int:
+    text = repr(float(x))
+    if "e" in text:
+        return max(0, -int(text.split("e")[1])) + 2
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+@dataclass
+class Sweep:
+    """A parsed, checked W&B sweep YAML."""
+
+    path: Path | None
+    config: dict[str, Any]
+    parameters: list[Parameter] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or (self.path.stem if self.path else "sweep"))
+
+    @property
+    def method(self) -> str:
+        return self.config["method"]
+
+    @property
+    def metric(self) -> str:
+        return self.config["metric"]["name"]
+
+    @property
+    def goal(self) -> str:
+        return self.config["metric"].get("goal", DEFAULT_GOAL)
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.config.get("command") or DEFAULT_COMMAND)
+
+    @property
+    def program(self) -> str | None:
+        return self.config.get("program")
+
+    def fingerprint(self) -> str:
+        """Hash of what decides the trials and their commands (not the name or description)."""
+        keys = ("method", "metric", "parameters", "command", "program")
+        blob = json.dumps({k: self.config.get(k) for k in keys}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # -- trials ------------------------------------------------------------------------------------
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination, parameters in name order, the last one varying fastest (W&B's order)."""
+        params = sorted(self.parameters, key=lambda p: p.name)
+        values = [p.grid_values() for p in params]
+        return [dict(zip([p.name for p in params], combo)) for combo in itertools.product(*values)]
+
+    def draw(self, index: int, seed: int) -> dict[str, Any]:
+        """Trial ``index``'s random draw: depends only on (seed, index), so a resumed sweep gets the same
+        trials whatever ``--count`` was, and trial 5 is trial 5 in every rerun."""
+        rng = random.Random(f"mtl-aug-sweep/{seed}/{index}")
+        return {p.name: p.sample(rng) for p in sorted(self.parameters, key=lambda p: p.name)}
+
+    def trials(self, count: int | None, seed: int) -> list[dict[str, Any]]:
+        if self.method == "grid":
+            grid = self.grid()
+            return grid if count is None else grid[:count]
+        if count is None:
+            raise ValueError(f"a {self.method} sweep has no end: give --count N")
+        return [self.draw(i, seed) for i in range(count)]
+
+    def corner_trials(self) -> list[dict[str, Any]]:
+        """A few trials that together use every parameter's bounds (or every categorical value)."""
+        corners = {p.name: p.corners() for p in self.parameters}
+        n = max((len(v) for v in corners.values()), default=1)
+        return [{name: vals[i % len(vals)] for name, vals in corners.items()} for i in range(n)]
+
+    # -- command -----------------------------------------------------------------------------------
+    def render(self, params: dict[str, Any], interpreter: str, json_file: str | Path | None = None) -> list[str]:
+        """The argv a W&B agent would run for ``params``, with ``${interpreter}`` = ``interpreter``."""
+        return render_command(self.command, params, program=self.program, interpreter=interpreter,
+                              json_file=json_file)
+
+
+def render_command(command: list[str], params: dict[str, Any], *, program: str | None, interpreter: str,
+                   json_file: str | Path | None = None) -> list[str]:
+    """Expand W&B's macros the way ``wandb agent`` does (its ``_command_run``), with wandb's own helpers."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils  # wandb's agent helpers; no server needed
+
+    expanded = sweep_utils.create_sweep_command([str(c) for c in command])  # ${envvar:NAME}
+    sweep_vars: dict[str, list[str]] = dict(sweep_utils.create_sweep_command_args(
+        {"args": {k: {"value": v} for k, v in params.items()}}))
+    sweep_vars["interpreter"] = [interpreter]
+    sweep_vars["program"] = [program] if program else []
+    sweep_vars["env"] = ["/usr/bin/env"] if os.name != "nt" else []
+    if "${args_json_file}" in expanded:
+        if json_file is None:
+            raise ValueError("${args_json_file} needs a file to write the parameters to")
+        Path(json_file).write_text(sweep_vars["args_json"][0])
+        sweep_vars["args_json_file"] = [str(json_file)]
+    out: list[str] = []
+    for c in expanded:
+        c = str(c)
+        if c.startswith("${") and c.endswith("}"):
+            out += list(sweep_vars.get(c[2:-1]) or [])
+        else:
+            out.append(c)
+    return out
+
+
+def check_config(config: Any) -> list[str]:
+    """Problems of a sweep config (empty = fine): what W&B's schema rejects, and what cannot run here."""
+    if not isinstance(config, dict):
+        return [f"a sweep config is a mapping, got {type(config).__name__}"]
+    out = []
+    unknown = sorted(set(config) - TOP_LEVEL_KEYS)
+    if unknown:
+        out.append(f"unknown top-level key(s) {', '.join(unknown)} (W&B knows {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    if config.get("method") not in METHODS:
+        out.append(f"method must be one of {', '.join(METHODS)}, got {config.get('method')!r}")
+    metric = config.get("metric")
+    if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or not metric.get("name"):
+        out.append("metric: give `name` (the logged key to optimise) and `goal`")
+    else:
+        if set(metric) - METRIC_KEYS:
+            out.append(f"metric: unexpected key(s) {', '.join(sorted(set(metric) - METRIC_KEYS))}")
+        if metric.get("goal", DEFAULT_GOAL) not in GOALS:
+            out.append(f"metric.goal must be maximize or minimize, got {metric.get('goal')!r}")
+    command = config.get("command", DEFAULT_COMMAND)
+    if not isinstance(command, list) or not command:
+        out.append("command must be a non-empty list of tokens")
+    else:
+        for item in command:
+            if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+                out.append(f"command item {item!r} is not a string")
+            elif re.search(r"\s", str(item)):
+                out.append(f"command item {item!r} holds whitespace: W&B passes every item as ONE argument; "
+                           f"split it into one item per token")
+            elif str(item).startswith("${") and str(item).endswith("}") and str(item) not in KNOWN_MACROS:
+                out.append(f"command item {item!r} is not a W&B macro ({', '.join(KNOWN_MACROS)})")
+        if not any(str(c) in ARGS_MACROS for c in command):
+            out.append("command has no ${args}: the parameters would never reach the program")
+        if "${program}" in [str(c) for c in command] and not config.get("program"):
+            out.append("command uses ${program} but there is no `program`")
+    params = config.get("parameters")
+    if not isinstance(params, dict) or not params:
+        out.append("parameters: give at least one parameter")
+    else:
+        for name, spec in params.items():
+            try:
+                p = Parameter.from_config(name, spec)
+                if config.get("method") == "grid":
+                    p.grid_values()
+            except SweepConfigError as e:
+                out += e.violations
+    return out
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SweepConfigError(path, [f"not valid YAML: {e}"]) from e
+    return sweep_from_config(config, path)
+
+
+def sweep_from_config(config: Any, path: str | Path | None = None) -> Sweep:
+    problems = check_config(config)
+    if problems:
+        raise SweepConfigError(path, problems)
+    params = [Parameter.from_config(n, s) for n, s in config["parameters"].items()]
+    return Sweep(Path(path) if path else None, config, params)
+
+
+def flags(params: dict[str, Any]) -> list[str]:
+    """``--name=value`` flags exactly as ``${args}`` renders them."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+    return list(sweep_utils.create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})["args"])

@@ -1,0 +1,260 @@
+"""Sweep objective: mean validation UAR over several dev folds, one training run per fold.
+
+    python -m mtl_aug.sweep.objective --base-config=experiments/base.yaml \\
+        --base-config=experiments/corpora/emodb.yaml --base-config=experiments/systems/mtl_aug.yaml \\
+        --dev-folds=03,08,09 --model.w_recon=0.5 --model.w_aug=2.0
+
+This is the program of the sweep YAMLs in ``experiments/sweeps/``: a W&B agent (or the offline runner,
+``python -m mtl_aug sweep``) appends the trial's ``--name=value`` flags. Every flag that is not one of
+this program's own goes to LightningCLI unchanged, once per dev fold, with ``--data.fold=<fold>``.
+
+What it reports, as ``val_uar_mean`` (the sweep's metric):
+  the mean over the dev folds of each fold's best validation UAR (the ModelCheckpoint's best
+  ``val/uar``). Test speakers are never evaluated (``run_training(cli, test=False)``), so tuning on
+  this number does not leak the test speakers. Dev folds should be a few of the corpus's folds; the
+  numbers to publish come from ``make cv`` with the chosen values, over every fold.
+
+Where it reports it:
+  * ``wandb.log`` once, when W&B is active: under ``wandb agent`` (``WANDB_SWEEP_ID`` set) or with
+    ``WANDB_MODE`` set (``offline`` from the offline runner); the mode is W&B's own, from the
+    environment. No WandbLogger is used for the folds (each fold logs CSV under the trial's directory),
+    so this ``wandb.init`` is the trial's only W&B run.
+  * a JSON file at ``$MTL_AUG_SWEEP_RESULT`` (the offline runner sets it) or ``--result``.
+
+``--base-config`` files and any ``--config`` among the flags are put first, in the order given: with
+jsonargparse a ``--config`` given after a flag would override that flag, and W&B does not promise
+the order of ``${args}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METRIC = "val_uar_mean"
+RESULT_ENV = "MTL_AUG_SWEEP_RESULT"
+TRIAL_DIR_ENV = "MTL_AUG_SWEEP_TRIAL_DIR"
+FOLD_FLAG = "--data.fold"
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # argparse, not jsonargparse: only this program's few options are parsed here, everything else is
+    # passed to LightningCLI (jsonargparse) untouched, which parse_known_args does cleanly.
+    p = argparse.ArgumentParser(
+        prog="python -m mtl_aug.sweep.objective", allow_abbrev=False,
+        description="Mean validation UAR over dev folds (a W&B sweep program). Other flags go to LightningCLI.")
+    p.add_argument("--base-config", action="append", default=[], metavar="YAML",
+                   help="LightningCLI config file, before every other flag (repeatable, order kept)")
+    p.add_argument("--dev-folds", required=True, metavar="F1,F2,...",
+                   help="comma-separated fold names of data_manifests/<corpus>/folds.json (e.g. 03,08,09)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help=f"where the folds' logs go (default: ${TRIAL_DIR_ENV}, else runs/sweeps/<group>/<run>)")
+    p.add_argument("--result", default=None, metavar="JSON",
+                   help=f"write the result here (default: ${RESULT_ENV})")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep each fold's best checkpoint (default: deleted once its score is read)")
+    p.add_argument("--no-wandb", action="store_true", help="never log to W&B")
+    p.add_argument("--check", action="store_true",
+                   help="only parse the flags with LightningCLI (for every dev fold) and exit")
+    return p
+
+
+def split_configs(args: list[str]) -> tuple[list[str], list[str]]:
+    """Pull ``--config X`` / ``--config=X`` / ``-c X`` out of ``args``: (config files, the other args)."""
+    configs, rest, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("--config", "-c") and i + 1 < len(args):
+            configs.append(args[i + 1])
+            i += 2
+            continue
+        if a.startswith("--config="):
+            configs.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return configs, rest
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(this program's options, the LightningCLI args common to every fold)."""
+    opts, extra = build_parser().parse_known_args(argv)
+    configs, rest = split_configs(extra)
+    if any(a == FOLD_FLAG or a.startswith(FOLD_FLAG + "=") for a in rest):
+        raise SystemExit(f"objective: {FOLD_FLAG} is set per dev fold; give --dev-folds instead")
+    opts.folds = [f.strip() for f in str(opts.dev_folds).split(",") if f.strip()]
+    if not opts.folds:
+        raise SystemExit("objective: --dev-folds is empty")
+    if len(set(opts.folds)) != len(opts.folds):
+        raise SystemExit(f"objective: a dev fold is repeated in {opts.folds}")
+    common = [f"--config={c}" for c in [*opts.base_config, *configs]] + rest
+    return opts, common
+
+
+def fold_args(common: list[str], fold: str, out_dir: Path) -> list[str]:
+    """LightningCLI args of one dev fold: its fold, and a CSV logger under the trial's directory."""
+    logger = {"class_path": "lightning.pytorch.loggers.CSVLogger",
+              "init_args": {"save_dir": str(out_dir), "name": f"fold_{fold}", "version": 0}}
+    return [*common, f"{FOLD_FLAG}={fold}", f"--trainer.logger={json.dumps(logger)}",
+            f"--trainer.default_root_dir={out_dir}"]
+
+
+def check_cli_args(args: list[str]) -> dict[str, Any]:
+    """Parse ``args`` with the project's LightningCLI without instantiating anything; returns the
+    resolved config (a dict). Raises ValueError with jsonargparse's message when LightningCLI refuses."""
+    from mtl_aug.training import make_cli
+
+    out, err = io.StringIO(), io.StringIO()
+    code: Any = None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            make_cli([*args, "--print_config"], run=False)
+        except SystemExit as e:
+            code = e.code
+    if code not in (0, None):
+        msg = err.getvalue().strip().splitlines()
+        raise ValueError("LightningCLI rejected the flags: " + (msg[-1] if msg else f"exit code {code}")
+                         + f"\n  args: {' '.join(args)}")
+    return yaml.safe_load(out.getvalue()) or {}
+
+
+def lookup(config: dict, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def wandb_active(opts: argparse.Namespace) -> bool:
+    if opts.no_wandb:
+        return False
+    if os.environ.get("WANDB_SWEEP_ID"):  # started by `wandb agent`
+        return True
+    return os.environ.get("WANDB_MODE", "").lower() in ("online", "offline", "dryrun", "run", "shared")
+
+
+def default_out_dir() -> Path:
+    if os.environ.get(TRIAL_DIR_ENV):
+        return Path(os.environ[TRIAL_DIR_ENV])
+    group = os.environ.get("WANDB_SWEEP_ID") or os.environ.get("WANDB_RUN_GROUP") or "manual"
+    run = os.environ.get("WANDB_RUN_ID") or time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / "sweeps" / group / run
+
+
+def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bool]:
+    """One dev fold: fit (no test), return (best val UAR, result dict, is_global_zero)."""
+    from mtl_aug.training import make_cli, run_training
+
+    cli = make_cli(args, run=False)
+    result = run_training(cli, test=False)
+    trainer = cli.trainer
+    score = result.get("best_val_uar")
+    if score is None:  # no ModelCheckpoint on val/uar in the config: fall back to the last epoch's value
+        last = trainer.callback_metrics.get("val/uar")
+        score = None if last is None else float(last)
+        log.warning("no checkpoint score: using the last epoch's val/uar (%s)", score)
+    if score is None or not math.isfinite(score):
+        raise RuntimeError(f"fold {result.get('fold')}: no validation UAR was logged")
+    zero = trainer.is_global_zero
+    ckpt = result.get("best_checkpoint")
+    if ckpt and not keep_checkpoints and zero:
+        shutil.rmtree(Path(ckpt).parent, ignore_errors=True)
+        result["best_checkpoint"] = None
+    del cli, trainer
+    gc.collect()
+    return float(score), result, zero
+
+
+def log_to_wandb(opts: argparse.Namespace, summary: dict, config: dict) -> dict:
+    import wandb
+
+    sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
+    run = wandb.init(project=os.environ.get("WANDB_PROJECT") or "mtl-aug", job_type="sweep-trial",
+                     config=config if not sweep else {"objective": config["objective"]})
+    try:
+        # the sweep's metric, logged exactly once for the trial, with the per-fold values beside it
+        wandb.log({METRIC: summary[METRIC], "val_uar_std": summary["val_uar_std"],
+                   **{f"val_uar/{fold}": v for fold, v in summary["folds"].items()}})
+        run.summary["dev_folds"] = list(summary["folds"])
+        info = {"id": run.id, "dir": str(Path(run.dir).parent), "mode": str(run.settings.mode)}
+    finally:
+        wandb.finish()
+    return info
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def overrides(common: list[str]) -> dict[str, str]:
+    """``--name=value`` flags as a dict (for the W&B run's config outside an agent)."""
+    out = {}
+    for a in common:
+        if a.startswith("--") and "=" in a and not a.startswith("--config="):
+            k, v = a[2:].split("=", 1)
+            out[k] = v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    opts, common = parse(argv)
+    out_dir = Path(opts.out) if opts.out else default_out_dir()
+    if opts.check:
+        for fold in opts.folds:
+            check_cli_args(fold_args(common, fold, out_dir))
+        print(f"objective: flags parse for dev folds {','.join(opts.folds)}")
+        return 0
+    started = time.time()
+    folds: dict[str, float] = {}
+    epochs: dict[str, int] = {}
+    zero = True
+    for fold in opts.folds:
+        t0 = time.time()
+        score, result, zero = train_fold(fold_args(common, fold, out_dir), opts.keep_checkpoints)
+        folds[fold] = score
+        epochs[fold] = int(result.get("epochs") or 0)
+        if zero:
+            print(f"objective: fold {fold}: best val UAR {score:.4f} ({time.time() - t0:.1f} s)", flush=True)
+    if not zero:  # DDP: rank 0 reports
+        return 0
+    values = list(folds.values())
+    summary: dict[str, Any] = {
+        METRIC: statistics.fmean(values),
+        "val_uar_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "folds": folds, "epochs": epochs, "dev_folds": opts.folds, "args": common,
+        "out_dir": str(out_dir), "time_s": round(time.time() - started, 2),
+    }
+    if wandb_active(opts):
+        config = {"objective": {"dev_folds": opts.folds, "base_config": opts.base_config}, **overrides(common)}
+        summary["wandb"] = log_to_wandb(opts, summary, config)
+    result_path = opts.result or os.environ.get(RESULT_ENV)
+    if result_path:
+        write_json(Path(result_path), summary)
+    print(f"objective: {METRIC} = {summary[METRIC]:.4f} over folds {','.join(opts.folds)} "
+          f"(std {summary['val_uar_std']:.4f}, {summary['time_s']:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
