@@ -48,6 +48,7 @@ def summarize(spec: CorpusSpec, df: pd.DataFrame, skipped: list[tuple[str, str]]
         "label_counts": {k: int((labelled["label"] == k).sum()) for k in FOUR_CLASSES} if len(labelled) else {},
         "speaker_counts": {k: int(v) for k, v in sorted(Counter(df["speaker"]).items()) if k},
         "sample_rates": {str(k): int(v) for k, v in sorted(Counter(df["sample_rate"]).items())},
+        "noise_counts": {k: int(v) for k, v in sorted(Counter(df["raw_label"]).items())} if spec.kind == "noise" else {},
         "n_skipped": len(skipped),
         "skip_reasons": dict(Counter(reason for _, reason in skipped).most_common()),
         "protocol": spec.protocol if folds else None,
@@ -90,6 +91,8 @@ def format_summary(summary: dict, out: str = "") -> str:
     speakers = f", {summary['n_speakers']} speakers" if summary["n_speakers"] else ""
     lines = [f"{summary['corpus']}: {summary['n_rows']} rows{speakers}, "
              f"{summary['hours']:.2f} h" + (f" -> {out}" if out else "")]
+    if summary["noise_counts"]:
+        lines.append("  noise: " + ", ".join(f"{v} {k}" for k, v in summary["noise_counts"].items()))
     if summary["label_counts"]:
         counts = ", ".join(f"{k} {v}" for k, v in summary["label_counts"].items())
         lines.append(f"  4-class: {summary['n_labelled']} ({counts})")
