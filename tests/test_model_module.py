@@ -22,7 +22,7 @@ def _single_thread():
 
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:You are trying to `self.log()`",
+    "ignore:You are trying to `self.log",
     "ignore:.*does not have many workers",
     "ignore:.*number of training batches",
     "ignore:.*LeafSpec.*",
