@@ -48,6 +48,7 @@ def test_main_prints_summary_with_skip_reasons(emodb_root: Path, tmp_path: Path,
     assert "emodb: 15 rows, 3 speakers" in out
     assert "angry 3, happy 3, neutral 3, sad 3" in out and "folds: 3 (loso)" in out
     assert "skipped: 2" in out and "unknown EMODB emotion letter 'X'" in out and "not a readable audio file" in out
+    assert "warning: n_rows = 15 where a full release has 535" in out
 
 
 @pytest.mark.parametrize("state", ["unset", "missing", "empty"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,6 +93,8 @@ def test_committed_folds_are_speaker_independent(folds_path: Path) -> None:
 def test_committed_manifests_have_relative_paths() -> None:
     for corpus in ROOTS:
         folder = MANIFESTS / corpus
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["warnings"] == [] and summary["n_skipped"] == 0
         assert (folder / "manifest.csv").is_file() and (folder / "skipped.csv").is_file()
         df = read_manifest(folder / "manifest.csv")
         assert not df["path"].str.startswith("/").any() and not df["path"].str.contains(r"\\|\.\./").any()

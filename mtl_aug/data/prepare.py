@@ -53,6 +53,8 @@ def summarize(spec: CorpusSpec, df: pd.DataFrame, skipped: list[tuple[str, str]]
         "skip_reasons": dict(Counter(reason for _, reason in skipped).most_common()),
         "protocol": spec.protocol if folds else None,
         "n_folds": len(folds) if folds else 0,
+        "warnings": [f"{k} = {n} where a full release has {spec.expected[k]} (partial copy?)"
+                     for k, n in (("n_rows", len(df)), ("n_labelled", len(labelled))) if spec.expected.get(k, n) != n],
     }
 
 
@@ -98,6 +100,7 @@ def format_summary(summary: dict, out: str = "") -> str:
         lines.append(f"  4-class: {summary['n_labelled']} ({counts})")
     if summary["n_folds"]:
         lines.append(f"  folds: {summary['n_folds']} ({summary['protocol']})")
+    lines += [f"  warning: {w}" for w in summary["warnings"]]
     lines.append(f"  skipped: {summary['n_skipped']}")
     for reason, n in list(summary["skip_reasons"].items())[:5]:
         lines.append(f"    {n} x {reason}")

@@ -40,6 +40,7 @@ class CorpusSpec:
     val_rule: ValRule | None = None  # LOSO: validation speaker for a test speaker
     group_size: int | None = None  # grouped k-fold: consecutive speakers per fold
     default_root: str | None = None  # used when neither --root nor the env var is given
+    expected: dict[str, int] = field(default_factory=dict)  # counts of a full release, e.g. {"n_labelled": 5531}
 
 
 CORPORA: dict[str, CorpusSpec] = {}

@@ -28,7 +28,8 @@ GENDERS = {"03": "M", "08": "F", "09": "F", "10": "M", "11": "M", "12": "M", "13
 NAME = re.compile(r"^(\d\d)([a-z]\d\d)([A-Z])([a-z]?)$")
 
 
-@register_corpus("emodb", env_var="EMODB_ROOT", kind="labelled", protocol="loso", val_rule=next_speaker,
+@register_corpus("emodb", env_var="EMODB_ROOT", kind="labelled", expected={"n_rows": 535, "n_labelled": 339},
+                 protocol="loso", val_rule=next_speaker,
                  layout="<root>/wav/03a01Fa.wav")
 def build_emodb(root: Path, progress: bool = False) -> BuildResult:
     c = Collector("emodb", root, progress)

@@ -64,7 +64,8 @@ def read_labels(root: Path) -> dict[str, tuple[str, str]]:
     return labels
 
 
-@register_corpus("iemocap", env_var="IEMOCAP_ROOT", kind="labelled", protocol="loso", val_rule=partner_rule(_partner),
+@register_corpus("iemocap", env_var="IEMOCAP_ROOT", kind="labelled", expected={"n_labelled": 5531},
+                 protocol="loso", val_rule=partner_rule(_partner),
                  layout="<root>/Session1/sentences/wav/<dialog>/<utterance>.wav + Session1/dialog/EmoEvaluation/<dialog>.txt")
 def build_iemocap(root: Path, progress: bool = False) -> BuildResult:
     c = Collector("iemocap", root, progress)

@@ -29,7 +29,8 @@ EMOTIONS = {
 NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
-@register_corpus("ravdess", env_var="RAVDESS_ROOT", kind="labelled", protocol="grouped_kfold", group_size=4,
+@register_corpus("ravdess", env_var="RAVDESS_ROOT", kind="labelled", expected={"n_rows": 1440, "n_labelled": 672},
+                 protocol="grouped_kfold", group_size=4,
                  layout="<root>/Audio_Speech_Actors_01-24/Actor_01/03-01-01-01-01-01-01.wav")
 def build_ravdess(root: Path, progress: bool = False) -> BuildResult:
     c = Collector("ravdess", root, progress)
