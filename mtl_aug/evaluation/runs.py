@@ -165,6 +165,7 @@ class Run:
     seed: int
     run_dir: Path
     args: list[str] = field(default_factory=list)
+    prepare: Callable | None = None  # prepare(cli) before training, e.g. to add a callback
 
     @property
     def name(self) -> str:
@@ -224,6 +225,8 @@ def execute(run: Run) -> dict:
     # the args are complete: the warning about sys.argv holding the driver's own flags does not apply
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cli = make_cli(list(run.args), run=False)
+    if run.prepare is not None:
+        run.prepare(cli)
     result = run_training(cli)
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
@@ -262,3 +265,50 @@ def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool
 
 def fmt(x, spec: str = ".4f") -> str:
     return "nan" if x is None else format(float(x), spec)
+
+
+# -- evaluating a trained checkpoint (noise, adversarial) ----------------------------------------------
+def load_checkpoint(path: str | Path):
+    """``(model in eval mode on CPU, SERDataModule set up for testing)`` from a run's checkpoint.
+
+    The DataModule is rebuilt from the hyperparameters stored in the checkpoint (same corpus, fold,
+    test corpus, sample rate, eval crop), without the unlabelled pool.
+    """
+    import torch
+
+    from mtl_aug.data.datamodule import SERDataModule
+    from mtl_aug.module import MTLAugModule
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "speaker_norm" in ckpt:
+        raise NotImplementedError(f"{path}: speaker-normalised checkpoints are evaluated by `cross` only")
+    model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()
+    dm = SERDataModule.load_from_checkpoint(path, use_unlabelled=False)
+    dm.setup("test")
+    return model, dm
+
+
+def predict_test(model, dm, perturb: Callable | None = None) -> list[dict]:
+    """Predictions on the DataModule's test set, optionally perturbing each batch first.
+
+    ``perturb(batch) -> wave`` returns the waveforms to classify (same shape as ``batch["wave"]``);
+    it may need gradients (attacks), so only the final classification runs under ``no_grad``.
+    """
+    import torch
+
+    rows = []
+    for batch in dm.eval_loader(dm.datasets["test"]):
+        wave = perturb(batch) if perturb is not None else batch["wave"]
+        with torch.no_grad():
+            probs = torch.softmax(model.emotion_logits(wave, batch["lengths"]).float(), -1)
+        for i, key in enumerate(batch["key"]):
+            rows.append({"key": key, "speaker": batch["speaker"][i], "label": int(batch["label"][i]),
+                         "pred": int(probs[i].argmax())})
+    return rows
+
+
+def condition_metrics(rows: list[dict], n_classes: int) -> dict:
+    from . import aggregate
+
+    conf = aggregate.confusion_from_labels([r["label"] for r in rows], [r["pred"] for r in rows], n_classes)
+    return aggregate.metrics_from_confusion(conf) | {"confusion": conf.tolist(), "n": len(rows)}

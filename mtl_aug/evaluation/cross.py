@@ -1,0 +1,112 @@
+"""``python -m mtl_aug cross``: cross-corpus / cross-language evaluation.
+
+    python -m mtl_aug cross --train ravdess --test emodb --system mtl_aug --seeds 3 [--normalize speaker]
+
+Protocol (docs/protocols.md, setting 2): train on every speaker of corpus A except the validation
+speakers of A's first fold (``--data.fold=all``; early stopping and checkpoint selection on them),
+test on every utterance of corpus B in the label set (``--data.test_corpus=B``), one run per seed.
+
+Feature normalisation (``--normalize``): ``utterance`` (default, the model's own per-utterance
+log-mel mean/variance normalisation), ``speaker`` (per-speaker log-mel statistics, at training and
+test time) or ``corpus`` (per-corpus statistics); see :mod:`mtl_aug.evaluation.speaker_norm`.
+
+Outputs in ``<out>`` (default ``experiments/results/cross/<A>_to_<B>/<system>[_<normalize>norm]``):
+the per-run JSON, ``folds.csv``, ``predictions.csv``, ``summary.json``, ``summary.md``,
+``confusion.png``; and over every system run for A→B: ``experiments/results/cross/<A>_to_<B>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from . import aggregate, runs, tables
+from .cv import run_line, write_report
+from .speaker_norm import MODES
+
+ALL = "all"
+
+
+def default_out(train: str, test: str, system: str, normalize: str = "utterance") -> Path:
+    suffix = "" if normalize == "utterance" else f"_{normalize}norm"
+    return runs.RESULTS_DIR / "cross" / f"{train}_to_{test}" / f"{system}{suffix}"
+
+
+def add_callback(mode: str):
+    def prepare(cli) -> None:
+        from .speaker_norm import SpeakerNormCallback
+
+        cli.trainer.callbacks.insert(0, SpeakerNormCallback(mode))
+
+    return prepare
+
+
+def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | Path | None = None,
+              normalize: str = "utterance", max_epochs: int | None = None, extra: Sequence[str] = (),
+              manifest_dir: str = "data_manifests", force: bool = False, meta: dict | None = None) -> dict:
+    if normalize not in MODES:
+        raise SystemExit(f"--normalize must be one of {MODES}")
+    test_manifest = Path(manifest_dir) / test / "manifest.csv"
+    if not test_manifest.exists():
+        raise SystemExit(f"no manifest for the test corpus at {test_manifest}: run `python -m mtl_aug prepare {test}`")
+    out = Path(out or default_out(train, test, system, normalize))
+    run_list = runs.make_runs(train, system, [ALL], seeds, out, max_epochs, extra, test_corpus=test,
+                              manifest_dir=manifest_dir)
+    if normalize != "utterance":
+        for r in run_list:
+            r.prepare = add_callback(normalize)
+            r.args.append(f"--model.normalize=none")  # the checkpoint says its front end does not self-normalise
+    results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force)
+    meta = meta or runs.provenance("cross", ["--train", train, "--test", test, "--system", system])
+    protocol = (f"cross-corpus {train} → {test}: trained on all {train} speakers but the validation speaker(s) of its "
+                f"first fold, tested on every 4-class utterance of {test}; {normalize}-level feature normalisation")
+    summary = write_report(out, results, meta | {"normalize": normalize, "train": train, "test": test},
+                           f"{system} {train} → {test}", protocol)
+    summary["out"] = str(out)
+    write_combined(out.parent, train, test)
+    return summary
+
+
+def write_combined(pair_dir: Path, train: str, test: str) -> Path | None:
+    """``<pair_dir>.md``: one row per system (and normalisation) run for this corpus pair."""
+    rows = []
+    order = {name: i for i, name in enumerate(runs.SYSTEMS)}
+    found = sorted(Path(pair_dir).glob("*/summary.json"), key=lambda p: (order.get(p.parent.name, 99), p.parent.name))
+    for path in found:
+        s = runs.read_json(path)
+        if not s:
+            continue
+        rows.append([path.parent.name, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
+                     aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
+    if not rows:
+        return None
+    md = [f"## Cross-corpus {train} → {test}", "",
+          f"Protocol: train on all {train} speakers (validation speaker(s) of its first fold held out), test on "
+          f"every 4-class utterance of {test}. Values in %, mean ± std over seeds.", "",
+          tables.markdown_table(["system", "normalisation", "UAR", "WA", "macro-F1", "seeds"], rows), ""]
+    return runs.atomic_write_text(Path(str(pair_dir) + ".md"), "\n".join(md))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtl_aug cross", description=__doc__.split("\n")[0],
+                                epilog="Flags after -- go to LightningCLI unchanged.")
+    p.add_argument("--train", required=True, help="training corpus (all its speakers)")
+    p.add_argument("--test", required=True, help="test corpus (all its labelled utterances)")
+    p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
+    p.add_argument("--normalize", default="utterance", choices=list(MODES))
+    p.add_argument("--out", default=None)
+    runs.add_common_arguments(p)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    own, extra = runs.split_extra(argv)
+    a = parser().parse_args(own)
+    meta = runs.provenance("cross", argv)
+    s = run_cross(a.train, a.test, a.system, runs.parse_seeds(a.seeds), a.out, a.normalize, a.max_epochs, extra,
+                  a.manifest_dir, a.force, meta)
+    f = aggregate.fmt_pct
+    print(f"{a.system} {a.train} -> {a.test} ({a.normalize} normalisation): UAR {f(s['uar'])}, WA {f(s['wa'])}, "
+          f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
+    return 0
