@@ -8,10 +8,12 @@ the environment (see :mod:`mtl_aug.data.roots`). String columns never hold NaN: 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .audio import AudioInfo
+if TYPE_CHECKING:  # reading manifests should not need torch
+    from .audio import AudioInfo
 
 MANIFEST_COLUMNS = [
     "key", "corpus", "path", "duration", "sample_rate", "channels", "frames",

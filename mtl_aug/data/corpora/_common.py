@@ -34,14 +34,20 @@ class Collector:
 
     def __init__(self, corpus: str, root: Path, progress: bool = False) -> None:
         self.corpus = corpus
-        self.root = root
+        self.root = Path(root)
         self.progress = progress
         self.rows: list[dict[str, object]] = []
         self.skipped: list[tuple[str, str]] = []
         self._keys: dict[str, str] = {}
 
     def rel(self, path: Path | str) -> str:
-        return relpath(path, self.root) if isinstance(path, Path) and path.is_absolute() else str(path)
+        """Path relative to the root; strings are taken as already relative (e.g. an expected file)."""
+        if isinstance(path, Path):
+            try:
+                return relpath(path, self.root)
+            except ValueError:
+                pass
+        return str(path)
 
     def skip(self, path: Path | str, reason: str) -> None:
         self.skipped.append((self.rel(path), reason))

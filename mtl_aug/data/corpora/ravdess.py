@@ -39,7 +39,7 @@ def build_ravdess(root: Path, progress: bool = False) -> BuildResult:
         if not m:
             c.skip(path, "file name does not follow the RAVDESS pattern MM-VV-EE-II-SS-RR-AA")
             continue
-        modality, channel, code, _, _, _, actor = m.groups()
+        _, channel, code, _, _, _, actor = m.groups()
         if channel != "01":
             c.skip(path, f"vocal channel {channel} is not speech (01)")
             continue
