@@ -96,7 +96,8 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
 
     out = results_dir / system / "adversarial"
     settings = {"attacks": list(attack_names), "snrs": list(snrs), "pgd_steps": pgd_steps}
-    results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"adversarial {corpus}/{system}", force, settings)
+    results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"adversarial {corpus}/{system}", force,
+                                   {"pgd_steps": pgd_steps})
     meta = meta or runs.provenance("adversarial", ["--corpus", corpus, "--system", system])
     protocol = (f"{protocol_name(corpus, len(fold_list), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
                 "(L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")

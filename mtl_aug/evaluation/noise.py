@@ -68,11 +68,11 @@ def evaluate_checkpoints(
         parts = "  ".join(f"{c} {runs.fmt(result['conditions'][c]['uar'], '.3f')}" for c in conditions)
         return f"fold {run.fold} seed {run.seed}: UAR {parts}{'  (finished earlier)' if cached else ''}"
 
-    results = runs.run_all(eval_runs, desc, line, force=force, executor=execute)
-    missing = [r["fold"] for r in results if not set(conditions) <= set(r["conditions"])]
-    if missing:
-        raise SystemExit(f"{out}: results of folds {missing} lack some of {list(conditions)}: rerun with --force")
-    return results
+    def complete(result: dict) -> bool:  # evaluated under every condition asked for now (and same settings)
+        same = all(result.get(k) == v for k, v in (extra_meta or {}).items())
+        return same and set(conditions) <= set(result.get("conditions", {}))
+
+    return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
 
 
 def summarize_conditions(results: list[dict], conditions: Sequence[str]) -> dict:

@@ -239,13 +239,17 @@ def execute(run: Run) -> dict:
 
 
 def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool], str] | None = None,
-            force: bool = False, executor: Callable[[Run], dict] = execute) -> list[dict]:
+            force: bool = False, executor: Callable[[Run], dict] = execute,
+            complete: Callable[[dict], bool] | None = None) -> list[dict]:
     """Every run in order under one tqdm bar; finished runs are loaded, not redone (unless ``force``).
 
-    ``on_result(run, result, cached)`` returns the one-line summary printed for the run.
+    ``on_result(run, result, cached)`` returns the one-line summary printed for the run; a finished
+    result for which ``complete(result)`` is False (e.g. it lacks a condition asked for now) is redone.
     """
     results = []
     done = {r.name: r.load() for r in runs} if not force else {}
+    if complete is not None:
+        done = {k: v for k, v in done.items() if v and complete(v)}
     n_done = sum(1 for v in done.values() if v)
     if n_done:
         tqdm.write(f"{desc}: {n_done} of {len(runs)} runs already finished, resuming")

@@ -1,0 +1,221 @@
+"""``python -m mtl_aug paper-tables``: run (resumably) every experiment of the paper's tables, then
+write ``experiments/results/tables.md``.
+
+    python -m mtl_aug paper-tables                       # emodb + ravdess, 3 seeds, all six systems
+    python -m mtl_aug paper-tables --dry-run             # list what would run, and what is finished
+    python -m mtl_aug paper-tables --tables-only         # only rebuild tables.md from finished results
+
+For the corpora whose manifest exists and whose root resolves: ``cv`` for every system on each
+corpus; ``cross`` for each pair (default ravdess→emodb, emodb→ravdess) whose corpora are both
+present; ``noise`` and ``adversarial`` on the robustness corpus (default emodb). Every step is the
+same code as the single commands and skips finished runs, so an interrupted ``paper-tables`` resumes.
+The tables name their protocol and carry the openSMILE + SVM reference points measured on this
+machine (pooled UAR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import aggregate, runs, tables
+
+# openSMILE functionals + linear SVM, pooled UAR in % (the evaluation issue; measured on this machine).
+REFERENCES = {
+    "within": {
+        "emodb": {"protocol": "EMODB-2s, LOSO (10 folds)", "eGeMAPS": 76.1, "ComParE": 83.5},
+        "ravdess": {"protocol": "RAVDESS 4-class, leave-one-actor-out (24 folds)", "eGeMAPS": 65.5, "ComParE": 67.8},
+    },
+    "noise": {"corpus": "emodb", "protocol": "EMODB-2s LOSO, real noise",
+              "eGeMAPS": {"20 dB": 67.5, "10 dB": 59.4, "0 dB": 40.8},
+              "ComParE": {"20 dB": 44.7, "10 dB": 26.8, "0 dB": 25.2}},
+    "cross": {("ravdess", "emodb"): {"eGeMAPS": 51.4, "ComParE": 55.5},
+              ("emodb", "ravdess"): {"eGeMAPS": 54.8, "ComParE": 50.8}},
+}
+PAPER_CORPORA = ("emodb", "ravdess")
+
+
+def corpus_available(corpus: str, manifest_dir: str | Path) -> tuple[bool, str]:
+    from mtl_aug.data.roots import resolve_root
+
+    manifest = Path(manifest_dir) / corpus / "manifest.csv"
+    if not manifest.exists():
+        return False, f"no manifest at {manifest}"
+    try:
+        resolve_root(corpus)
+    except Exception as e:  # noqa: BLE001 - unknown corpus, unset/missing root: the message says which
+        return False, str(e)
+    return True, ""
+
+
+# -- tables --------------------------------------------------------------------------------------------
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
+    rows, protocol = [], ""
+    for system in systems:
+        s = runs.read_json(results_root / corpus / system / "summary.json")
+        if not s:
+            rows.append([system, "not run", "", "", "", ""])
+            continue
+        protocol = protocol or s.get("protocol", "")
+        rows.append([system, aggregate.fmt_pct(s["uar"]), aggregate.fmt_pct(s.get("pooled_uar")),
+                     aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
+    ref = REFERENCES["within"].get(corpus)
+    lines = [f"### Within-corpus: {corpus}", "", f"Protocol: {protocol or corpus + ' (no finished run yet)'}. "
+             "Values in %, mean ± std over seeds; UAR = mean of per-fold UARs, pooled UAR = UAR of all folds' "
+             "predictions together.", "",
+             tables.markdown_table(["system", "UAR", "pooled UAR", "WA", "macro-F1", "seeds"], rows), ""]
+    if ref:
+        lines += [f"Reference, openSMILE functionals + SVM (pooled UAR, {ref['protocol']}): eGeMAPS "
+                  f"{_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.", ""]
+    return "\n".join(lines)
+
+
+def cross_table(results_root: Path, train: str, test: str, systems: Sequence[str]) -> str:
+    pair = results_root / "cross" / f"{train}_to_{test}"
+    rows = []
+    for system in systems:
+        found = sorted(pair.glob(f"{system}/summary.json")) + sorted(pair.glob(f"{system}_*norm/summary.json"))
+        if not found:
+            rows.append([system, "", "not run", "", "", ""])
+        for path in found:
+            s = runs.read_json(path) or {}
+            if s:
+                rows.append([system, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
+                             aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
+    ref = REFERENCES["cross"].get((train, test))
+    lines = [f"### Cross-corpus: {train} → {test}", "",
+             f"Protocol: trained on all {train} speakers (validation speaker(s) of {train}'s first fold held out "
+             f"for early stopping), tested on every 4-class utterance of {test}. Values in %, mean ± std over seeds.",
+             "", tables.markdown_table(["system", "normalisation", "UAR", "WA", "macro-F1", "seeds"], rows), ""]
+    if ref:
+        lines += [f"Reference, openSMILE + SVM (UAR): eGeMAPS {_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.",
+                  ""]
+    return "\n".join(lines)
+
+
+def robustness_table(results_root: Path, corpus: str, kind: str) -> str:
+    path = results_root / corpus / f"{kind}.md"
+    title = "Noise robustness" if kind == "noise" else "Adversarial robustness"
+    lines = [f"### {title}: {corpus}", ""]
+    if not path.exists():
+        return "\n".join(lines + ["not run", ""])
+    body = path.read_text().split("\n", 2)[2]  # drop the file's own heading
+    lines.append(body.strip())
+    lines.append("")
+    lines.append(f"Plot: `{kind}.png` in `{results_root / corpus}`.")
+    if kind == "noise" and corpus == REFERENCES["noise"]["corpus"]:
+        ref = REFERENCES["noise"]
+        lines += ["", "Reference, openSMILE + SVM (pooled UAR, EMODB-2s LOSO, real noise):", "",
+                  tables.markdown_table(["features", "20 dB", "10 dB", "0 dB"],
+                                        [[f, *(_pct(ref[f][c]) for c in ("20 dB", "10 dB", "0 dB"))]
+                                         for f in ("eGeMAPS", "ComParE")])]
+    return "\n".join(lines + [""])
+
+
+def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[str],
+                 pairs: Sequence[tuple[str, str]], robustness: str | None, meta: dict,
+                 notes: Sequence[str] = ()) -> Path:
+    parts = ["# MTL-AUG results", "",
+             "Generated by `python -m mtl_aug paper-tables`; every number comes from the per-run result files "
+             "below `experiments/results/` (protocols: docs/protocols.md).", ""]
+    parts += ["## Within-corpus (speaker-independent)", ""] + [within_table(results_root, c, systems) for c in corpora]
+    if pairs:
+        parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
+    if robustness:
+        parts += ["## Robustness", "", robustness_table(results_root, robustness, "noise"),
+                  robustness_table(results_root, robustness, "adversarial")]
+    if notes:
+        parts += ["## Not run", ""] + [f"- {n}" for n in notes] + [""]
+    parts += ["## Provenance", "", tables.provenance(meta), ""]
+    return runs.atomic_write_text(results_root / "tables.md", "\n".join(parts))
+
+
+# -- driver --------------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtl_aug paper-tables", description=__doc__.split("\n")[0],
+                                epilog="Flags after -- go to LightningCLI for every training run.")
+    p.add_argument("--corpora", default=",".join(PAPER_CORPORA))
+    p.add_argument("--systems", default=",".join(runs.SYSTEMS))
+    p.add_argument("--cross", default="ravdess:emodb,emodb:ravdess", help="train:test pairs ('' for none)")
+    p.add_argument("--robustness-corpus", default="emodb", help="corpus of the noise/adversarial tables ('' for none)")
+    p.add_argument("--folds", default=None, help="restrict cv/noise/adversarial to these folds (smoke tests)")
+    p.add_argument("--results-root", default=str(runs.RESULTS_DIR))
+    p.add_argument("--dry-run", action="store_true", help="list the steps and their finished runs; run nothing")
+    p.add_argument("--tables-only", action="store_true", help="only rebuild tables.md from finished results")
+    runs.add_common_arguments(p)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    from .adversarial import run_adversarial
+    from .cross import run_cross
+    from .cv import run_cv
+    from .noise import run_noise
+
+    own, extra = runs.split_extra(argv)
+    a = parser().parse_args(own)
+    meta = runs.provenance("paper-tables", argv)
+    root = Path(a.results_root)
+    seeds = runs.parse_seeds(a.seeds)
+    systems = [s for s in a.systems.split(",") if s]
+    notes: list[str] = []
+    corpora = []
+    for c in [c for c in a.corpora.split(",") if c]:
+        ok, why = corpus_available(c, a.manifest_dir)
+        (corpora.append(c) if ok else notes.append(f"{c}: {why}"))
+    pairs = []
+    for pair in [p for p in a.cross.split(",") if p]:
+        train, test = pair.split(":")
+        if train in corpora and test in corpora:
+            pairs.append((train, test))
+        else:
+            notes.append(f"cross {train} → {test}: corpus not available")
+    robust = a.robustness_corpus if a.robustness_corpus in corpora else None
+    if a.robustness_corpus and not robust:
+        notes.append(f"noise/adversarial on {a.robustness_corpus}: corpus not available")
+
+    common = dict(max_epochs=a.max_epochs, extra=extra, manifest_dir=a.manifest_dir, force=a.force)
+    steps: list[tuple[str, Path, Callable[[], object]]] = []
+    for c in corpora:
+        for s in systems:
+            steps.append((f"cv {c} {s}", root / c / s,
+                          lambda c=c, s=s: run_cv(c, s, seeds, a.folds, root / c / s, meta=meta, **common)))
+    for train, test in pairs:
+        for s in systems:
+            out = root / "cross" / f"{train}_to_{test}" / s
+            steps.append((f"cross {train}->{test} {s}", out,
+                          lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta, **common)))
+    if robust:
+        for s in systems:
+            steps.append((f"noise {robust} {s}", root / robust / s / "noise",
+                          lambda s=s: run_noise(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta, **common)))
+        for s in systems:
+            steps.append((f"adversarial {robust} {s}", root / robust / s / "adversarial",
+                          lambda s=s: run_adversarial(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta,
+                                                      **common)))
+
+    if a.dry_run:
+        for name, out, _ in steps:
+            n = len(list(Path(out).glob(f"runs/*/{runs.RESULT_FILE}")))
+            print(f"{name:<40} {n:>3} finished run(s) in {out}")
+        for n in notes:
+            print(f"skipped: {n}")
+        return 0
+    failed = []
+    if not a.tables_only:
+        for name, _, step in steps:
+            print(f"== {name}", flush=True)
+            try:
+                step()
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - report, go on with the other tables
+                traceback.print_exc()
+                failed.append(f"{name}: {e}")
+    path = write_tables(root, corpora, systems, pairs, robust, meta, notes + [f"FAILED {f}" for f in failed])
+    print(f"tables: {path}")
+    return 1 if failed else 0

@@ -1,0 +1,177 @@
+"""End-to-end evaluation commands on a tiny synthetic corpus: cv (with resume after an interruption),
+noise (reusing the cv checkpoints), adversarial, cross-corpus with speaker normalisation, paper tables.
+
+Everything is tiny: 4 speakers x 4 emotions x 2 utterances, a small encoder, 1 epoch of 2 batches,
+1 seed, 2 folds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from mtl_aug.evaluation import adversarial, cross, cv, noise, paper, runs
+
+pytestmark = pytest.mark.slow
+
+TINY_MODEL = ["--model.enc_channels=[4,8,8]", "--model.enc_out_dim=32", "--model.lstm_hidden=16",
+              "--model.attn_dim=16", "--model.embed_dim=16", "--model.dec_hidden=32", "--model.aug_hidden=16"]
+FOLDS = "F01,M02"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from mtl_aug.data import prepare, synthetic
+
+    tmp = tmp_path_factory.mktemp("eval")
+    mp = pytest.MonkeyPatch()
+    torch.set_num_threads(1)
+    synth, manifests, noise_root = tmp / "synth", tmp / "manifests", tmp / "noise"
+    assert synthetic.main(["--root", str(synth), "--n-speakers", "4", "--utts-per-emotion", "2",
+                           "--n-unlabelled", "4", "--min-seconds", "1.0", "--max-seconds", "1.2"]) == 0
+    (noise_root / "_background_noise_").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("running_tap", "doing_the_dishes", "white_noise"):
+        sf.write(noise_root / "_background_noise_" / f"{name}.wav",
+                 (0.1 * rng.standard_normal(16000 * 3)).astype("float32"), 16000)
+    mp.setenv("SYNTHETIC_ROOT", str(synth))
+    mp.setenv("NOISE_ROOT", str(noise_root))
+    for corpus, root in (("synthetic", synth), ("synthetic_unlabelled", synth), ("speech_commands", noise_root)):
+        assert prepare.main([corpus, "--root", str(root), "--out-dir", str(manifests), "--no-progress"]) == 0
+    yield {"tmp": tmp, "manifests": str(manifests), "results": tmp / "results",
+           "extra": ["--", "--trainer.limit_train_batches=2", f"--data.cache_dir={tmp / 'cache'}", *TINY_MODEL]}
+    mp.undo()
+
+
+def common(env):
+    return ["--seeds", "1", "--max-epochs", "1", "--manifest-dir", env["manifests"]]
+
+
+@pytest.fixture(scope="module")
+def cv_done(env):
+    """cv interrupted during its second run, then resumed: only the unfinished run is redone."""
+    import mtl_aug.training as training
+
+    out = env["results"] / "synthetic" / "mtl_aug"
+    argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--out", str(out),
+            *common(env), *env["extra"]]
+    real = training.run_training
+    calls = []
+
+    def interrupted(cli, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # killed in the middle of the second run, leaving a partial run directory
+            (Path(cli.trainer.default_root_dir) / "partial.ckpt").write_bytes(b"")
+            raise KeyboardInterrupt
+        return real(cli, *a, **k)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(training, "run_training", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cv.main(argv)
+    mp.undo()
+    first = out / "runs" / "F01_s0" / runs.RESULT_FILE
+    assert first.exists() and not (out / "runs" / "M02_s0" / runs.RESULT_FILE).exists()
+    assert (out / "runs" / "M02_s0" / "partial.ckpt").exists()  # the killed run's leftovers
+    mtime = first.stat().st_mtime_ns
+    executed_before = len(runs.EXECUTED)
+
+    assert cv.main(argv) == 0
+    assert runs.EXECUTED[executed_before:] == ["M02_s0"]  # the finished run was not redone
+    assert first.stat().st_mtime_ns == mtime
+    assert not (out / "runs" / "M02_s0" / "partial.ckpt").exists()  # the leftovers were wiped before the rerun
+    return out
+
+
+def test_cv_end_to_end_with_resume(cv_done):
+    out = cv_done
+    for name in ("folds.csv", "predictions.csv", "summary.json", "summary.md", "confusion.png"):
+        assert (out / name).exists(), name
+    folds = list(csv.DictReader(open(out / "folds.csv")))
+    assert [r["fold"] for r in folds] == ["F01", "M02"]
+    assert set(folds[0]) == set(cv.FOLD_COLUMNS)
+    preds = list(csv.DictReader(open(out / "predictions.csv")))
+    assert len(preds) == 16  # 2 folds x 8 utterances
+    for row in folds:
+        ps = [p for p in preds if p["fold"] == row["fold"]]
+        assert float(row["uar"]) == pytest.approx(
+            balanced_accuracy_score([int(p["label"]) for p in ps], [int(p["pred"]) for p in ps]))
+        assert int(row["n_test"]) == len(ps)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["uar"]["mean"] == pytest.approx(np.mean([float(r["uar"]) for r in folds]))
+    assert s["pooled_uar"]["mean"] == pytest.approx(
+        balanced_accuracy_score([int(p["label"]) for p in preds], [int(p["pred"]) for p in preds]))
+    assert s["command"].startswith("python -m mtl_aug cv --corpus synthetic") and s["git_commit"]
+    md = (out / "summary.md").read_text()
+    assert "UAR (pooled)" in md and "git commit" in md and "LOSO" in md
+
+
+def test_noise_reuses_cv_checkpoints(env, cv_done):
+    before = list(runs.EXECUTED)
+    argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--snrs", "20,0",
+            "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]
+    assert noise.main(argv) == 0
+    new = runs.EXECUTED[len(before):]
+    assert not [n for n in new if ":" not in n]  # no training: the cv checkpoints were reused
+    out = cv_done / "noise"
+    res = json.loads((out / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
+    cv_res = json.loads((cv_done / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
+    assert res["checkpoint"] == cv_res["best_checkpoint"] and Path(res["checkpoint"]).exists()
+    assert res["noise"] == "speech_commands"
+    assert res["conditions"]["clean"]["uar"] == pytest.approx(cv.fold_row(cv_res)["uar"])  # same model, same data
+    assert set(res["conditions"]) == {"clean", "20 dB", "0 dB"}
+    for name in ("summary.json", "summary.md", "predictions.csv"):
+        assert (out / name).exists()
+    assert (env["results"] / "synthetic" / "noise.png").exists()
+    assert "| mtl_aug |" in (env["results"] / "synthetic" / "noise.md").read_text()
+    # a rerun does nothing new
+    n = len(runs.EXECUTED)
+    assert noise.main(argv) == 0
+    assert len(runs.EXECUTED) == n
+
+
+def test_adversarial_end_to_end(env, cv_done):
+    argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", "F01", "--snrs", "20", "--pgd-steps", "2",
+            "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]
+    assert adversarial.main(argv) == 0
+    s = json.loads((cv_done / "adversarial" / "summary.json").read_text())
+    assert s["order"] == ["clean", "fgsm 20 dB", "pgd 20 dB"]
+    assert all(0 <= s["conditions"][c]["uar"]["mean"] <= 1 for c in s["order"])
+    assert (env["results"] / "synthetic" / "adversarial.png").exists()
+    assert "PGD" in (env["results"] / "synthetic" / "adversarial.md").read_text()
+
+
+def test_cross_corpus_with_speaker_normalisation(env):
+    out = env["results"] / "cross" / "synthetic_to_synthetic" / "mtl_aug_speakernorm"
+    argv = ["--train", "synthetic", "--test", "synthetic", "--system", "mtl_aug", "--normalize", "speaker",
+            "--out", str(out), *common(env), *env["extra"]]
+    assert cross.main(argv) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["normalize"] == "speaker" and s["folds"] == ["all"]
+    assert (out / "confusion.png").exists()
+    res = json.loads((out / "runs" / "all_s0" / runs.RESULT_FILE).read_text())
+    assert res["fold_info"]["n_test"] == 32  # every labelled utterance of the test corpus
+    ckpt = torch.load(res["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert sorted(ckpt["speaker_norm"]["stats"]) == ["synthetic:F01", "synthetic:F03", "synthetic:M02", "synthetic:M04"]
+    assert "mtl_aug_speakernorm" in (out.parent.parent / "synthetic_to_synthetic.md").read_text()
+
+
+def test_paper_tables(env, cv_done, capsys):
+    argv = ["--corpora", "synthetic,emodb_missing", "--systems", "mtl_aug,stl", "--cross", "synthetic:synthetic",
+            "--robustness-corpus", "synthetic", "--folds", FOLDS, "--results-root", str(env["results"]),
+            *common(env)]
+    assert paper.main(argv + ["--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert "cv synthetic mtl_aug" in listing and "2 finished run(s)" in listing and "skipped: emodb_missing" in listing
+    assert paper.main(argv + ["--tables-only"]) == 0
+    md = (env["results"] / "tables.md").read_text()
+    assert "### Within-corpus: synthetic" in md and "| stl | not run" in md
+    assert "### Noise robustness: synthetic" in md and "### Cross-corpus: synthetic → synthetic" in md
+    assert "LOSO" in md and "emodb_missing" in md
