@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import aggregate, attacks, plots, runs, tables
-from .noise import CLEAN, collect, evaluate_checkpoints, system_report
+from .noise import CLEAN, collect, dry_run_eval, evaluate_checkpoints, system_report
 
 
 def condition(attack: str, snr: float) -> str:
@@ -76,13 +76,15 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     snrs: Sequence[float] = (40, 30, 20), attack_names: Sequence[str] = ("fgsm", "pgd"),
                     pgd_steps: int = 10, results_dir: str | Path | None = None, max_epochs: int | None = None,
                     extra: Sequence[str] = (), manifest_dir: str = "data_manifests", force: bool = False,
-                    meta: dict | None = None) -> dict:
+                    meta: dict | None = None, dry_run: bool = False) -> dict:
     from .cv import protocol_name
 
     results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
                              manifest_dir=manifest_dir)
+    if dry_run:
+        return dry_run_eval(cv_runs, results_dir / system / "adversarial")
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, run):
@@ -132,9 +134,12 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"unknown attacks {unknown}; one of {sorted(attacks.ATTACKS)}")
     for system in a.system.split(","):
         s = run_adversarial(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, names, a.pgd_steps,
-                            a.results_dir, a.max_epochs, extra, a.manifest_dir, a.force, meta)
+                            a.results_dir, a.max_epochs, extra, a.manifest_dir, a.force, meta, a.dry_run)
+        if a.dry_run:
+            continue
         print(f"{system} on {a.corpus}: " + ", ".join(
             f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
     results_dir = Path(a.results_dir or runs.RESULTS_DIR / a.corpus)
-    print(f"table: {results_dir / 'adversarial.md'}  plot: {results_dir / 'adversarial.png'}")
+    if not a.dry_run:
+        print(f"table: {results_dir / 'adversarial.md'}  plot: {results_dir / 'adversarial.png'}")
     return 0

@@ -44,7 +44,8 @@ def add_callback(mode: str):
 
 def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | Path | None = None,
               normalize: str = "utterance", max_epochs: int | None = None, extra: Sequence[str] = (),
-              manifest_dir: str = "data_manifests", force: bool = False, meta: dict | None = None) -> dict:
+              manifest_dir: str = "data_manifests", force: bool = False, meta: dict | None = None,
+              dry_run: bool = False) -> dict:
     if normalize not in MODES:
         raise SystemExit(f"--normalize must be one of {MODES}")
     test_manifest = Path(manifest_dir) / test / "manifest.csv"
@@ -56,7 +57,10 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
     if normalize != "utterance":
         for r in run_list:
             r.prepare = add_callback(normalize)
-            r.args.append(f"--model.normalize=none")  # the checkpoint says its front end does not self-normalise
+            r.args.append("--model.normalize=none")  # the checkpoint says its front end does not self-normalise
+    if dry_run:
+        runs.dry_run(run_list, out)
+        return {}
     results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force)
     meta = meta or runs.provenance("cross", ["--train", train, "--test", test, "--system", system])
     protocol = (f"cross-corpus {train} → {test}: trained on all {train} speakers but the validation speaker(s) of its "
@@ -105,7 +109,9 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(own)
     meta = runs.provenance("cross", argv)
     s = run_cross(a.train, a.test, a.system, runs.parse_seeds(a.seeds), a.out, a.normalize, a.max_epochs, extra,
-                  a.manifest_dir, a.force, meta)
+                  a.manifest_dir, a.force, meta, a.dry_run)
+    if a.dry_run:
+        return 0
     f = aggregate.fmt_pct
     print(f"{a.system} {a.train} -> {a.test} ({a.normalize} normalisation): UAR {f(s['uar'])}, WA {f(s['wa'])}, "
           f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")

@@ -84,8 +84,9 @@ def write_report(out: Path, results: list[dict], meta: dict, title: str, protoco
     summary = aggregate.summarize(folds, preds, len(class_names))
     summary.update({"title": title, "protocol": protocol, "class_names": class_names,
                     "folds": sorted({f["fold"] for f in folds}, key=str), **meta,
-                    "runs": {f"{r['fold']}_s{r['seed']}": {"result": str(Path(r.get("results_file", "")) or ""),
-                                                           "checkpoints": r.get("checkpoints", [])} for r in results}})
+                    "runs": {f"{r['fold']}_s{r['seed']}": {"result": r.get("result_json"),
+                                                           "best_checkpoint": r.get("best_checkpoint")}
+                             for r in results}})
     runs.atomic_write_json(out / "summary.json", summary)
     if summary["confusion"]:
         plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
@@ -138,10 +139,13 @@ def parser() -> argparse.ArgumentParser:
 
 def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
            max_epochs: int | None = None, extra: Sequence[str] = (), manifest_dir: str = "data_manifests",
-           force: bool = False, meta: dict | None = None) -> dict:
+           force: bool = False, meta: dict | None = None, dry_run: bool = False) -> dict:
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     out = Path(out or runs.RESULTS_DIR / corpus / system)
     run_list = runs.make_runs(corpus, system, fold_list, seeds, out, max_epochs, extra, manifest_dir=manifest_dir)
+    if dry_run:
+        runs.dry_run(run_list, out)
+        return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force)
     meta = meta or runs.provenance("cv", ["--corpus", corpus, "--system", system])
     summary = write_report(out, results, meta, f"{system} on {corpus}",
@@ -155,7 +159,9 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(own)
     meta = runs.provenance("cv", argv)
     s = run_cv(a.corpus, a.system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
-               a.manifest_dir, a.force, meta)
+               a.manifest_dir, a.force, meta, a.dry_run)
+    if a.dry_run:
+        return 0
     f = aggregate.fmt_pct
     print(f"{a.system} on {a.corpus}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
           f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")

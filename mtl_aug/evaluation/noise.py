@@ -75,6 +75,16 @@ def evaluate_checkpoints(
     return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
 
 
+def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path) -> dict:
+    """Print, per fold x seed, whether its cv checkpoint exists (else it will be trained) and whether
+    it has been evaluated already."""
+    for r in cv_runs:
+        cv_state = "cv finished" if r.load() else "cv to train first"
+        done = runs.read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
+        print(f"{r.name:<20} {cv_state:<18} {'evaluated' if done else 'to evaluate'}")
+    return {}
+
+
 def summarize_conditions(results: list[dict], conditions: Sequence[str]) -> dict:
     """``{condition: aggregate.summarize(...)}`` over the runs' per-condition predictions."""
     n_classes = len(results[0]["class_names"])
@@ -196,13 +206,15 @@ def system_report(out: Path, results: list[dict], conditions: Sequence[str], met
 def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = None, snrs: Sequence[float] = (20, 10, 0),
               noise: str = "auto", results_dir: str | Path | None = None, max_epochs: int | None = None,
               extra: Sequence[str] = (), manifest_dir: str = "data_manifests", force: bool = False,
-              meta: dict | None = None) -> dict:
+              meta: dict | None = None, dry_run: bool = False) -> dict:
     from .cv import protocol_name
 
     results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
                              manifest_dir=manifest_dir)
+    if dry_run:
+        return dry_run_eval(cv_runs, results_dir / system / "noise")
     source = noise_source(manifest_dir, noise)
     conditions = [CLEAN] + [snr_label(s) for s in snrs]
     banks: dict[int, object] = {}
@@ -235,10 +247,13 @@ def main(argv: list[str]) -> int:
     snrs = [float(s) for s in a.snrs.split(",") if s.strip()]
     for system in a.system.split(","):
         s = run_noise(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, a.noise, a.results_dir,
-                      a.max_epochs, extra, a.manifest_dir, a.force, meta)
+                      a.max_epochs, extra, a.manifest_dir, a.force, meta, a.dry_run)
+        if a.dry_run:
+            continue
         print(f"{system} on {a.corpus}: " + ", ".join(
             f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
     results_dir = Path(a.results_dir or runs.RESULTS_DIR / a.corpus)
-    print(f"table: {results_dir / 'noise.md'}  plot: {results_dir / 'noise.png'}")
+    if not a.dry_run:
+        print(f"table: {results_dir / 'noise.md'}  plot: {results_dir / 'noise.png'}")
     return 0
 

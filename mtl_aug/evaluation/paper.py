@@ -146,7 +146,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--robustness-corpus", default="emodb", help="corpus of the noise/adversarial tables ('' for none)")
     p.add_argument("--folds", default=None, help="restrict cv/noise/adversarial to these folds (smoke tests)")
     p.add_argument("--results-root", default=str(runs.RESULTS_DIR))
-    p.add_argument("--dry-run", action="store_true", help="list the steps and their finished runs; run nothing")
     p.add_argument("--tables-only", action="store_true", help="only rebuild tables.md from finished results")
     runs.add_common_arguments(p)
     return p

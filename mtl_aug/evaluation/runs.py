@@ -145,6 +145,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
     p.add_argument("--manifest-dir", default="data_manifests")
     p.add_argument("--force", action="store_true", help="redo finished runs too")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs (finished or not), check that the first one's configuration parses; train nothing")
 
 
 def split_extra(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -230,6 +232,7 @@ def execute(run: Run) -> dict:
     result = run_training(cli)
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
+        "run_dir": str(run.run_dir), "result_json": str(run.result_path),
         "checkpoints": checkpoints(run.run_dir),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     })
@@ -316,3 +319,22 @@ def condition_metrics(rows: list[dict], n_classes: int) -> dict:
 
     conf = aggregate.confusion_from_labels([r["label"] for r in rows], [r["pred"] for r in rows], n_classes)
     return aggregate.metrics_from_confusion(conf) | {"confusion": conf.tolist(), "n": len(rows)}
+
+
+def dry_run(run_list: Sequence[Run], out: Path) -> int:
+    """Print every run with its state and the first run's arguments; parse them (no data, no training)."""
+    from mtl_aug.training import make_cli
+
+    for r in run_list:
+        state = "finished" if r.load() else ("partial (will be redone)" if r.run_dir.exists() else "to run")
+        print(f"{r.name:<20} {state:<26} {r.run_dir}")
+    if run_list:
+        print("first run: python -m mtl_aug train " + shlex.join(run_list[0].args))
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        with tempfile.TemporaryDirectory() as tmp:  # parse + instantiate, with the logs in a throwaway dir
+            args = [a for a in run_list[0].args if not a.startswith(("--trainer.default_root_dir=",
+                                                                     "--trainer.logger.init_args.save_dir="))]
+            make_cli(args + [f"--trainer.default_root_dir={tmp}", f"--trainer.logger.init_args.save_dir={tmp}"],
+                     run=False)
+        print(f"configuration OK; {sum(1 for r in run_list if not r.load())} of {len(run_list)} runs to do -> {out}")
+    return 0
