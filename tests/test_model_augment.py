@@ -134,6 +134,8 @@ def test_specaugment_masks_stay_inside_valid_frames():
     assert (out == 0).logical_and(valid).any()  # something was masked inside the valid region
     for i in range(n):
         assert is_band_mask(out[i], feats[i], int(fl[i]))
+        # the 3 time masks are drawn inside the valid frames, so even a 5-frame row gets one
+        assert (out[i, : fl[i]] == 0).all(1).any()
         # widths bounded by the params: <= 3 x 10 zeroed frames, <= 2 x 8 zeroed bands
         assert int((out[i, : fl[i]] == 0).all(1).sum()) <= 30
         assert int((out[i, : fl[i]] == 0).all(0).sum()) <= 16 or fl[i] <= 30

@@ -57,7 +57,7 @@ def test_whole_pipeline_invariant_to_extra_padding(norm):
         w, l = waves(4, 6000)
         enc(*fe(w, l))
     enc.eval(), head.eval()
-    w, l = waves(1, 5000, seed=1)
+    w, l = waves(1, 4800, seed=1)  # 31 frames: odd, so a pooling window straddles the end of the row
     outs = []
     for extra in (0, 2345):
         feats, fl = fe(F.pad(w, (0, extra)), l)
