@@ -119,6 +119,10 @@ class Parameter:
         if extra:
             problems.append(f"parameter '{name}' ({dist}): unexpected key(s) {', '.join(extra)}")
         spec = {**defaults, **{k: v for k, v in config.items() if k != "distribution"}}
+        nulls = ([spec["value"]] if "value" in spec else []) + list(spec.get("values") or [])
+        if any(v is None for v in nulls):
+            problems.append(f"parameter '{name}': a null value renders as `--{name}=None`, which LightningCLI "
+                            f"rejects; write the string \"null\" instead")
         if not missing:
             problems += _check_values(name, dist, spec)
         if problems:

@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +47,20 @@ def build_parser() -> ArgumentParser:
                        default_env=False, exit_on_error=True)
     p.add_argument("sweep", type=str, help="W&B sweep YAML (e.g. experiments/sweeps/loss_weights.yaml)")
     p.add_argument("--count", type=int | None, default=None,
-                   help="number of trials in the sweep, finished ones included (grid: default all)")
+                   help="number of trials in the sweep, finished ones included (default: the YAML's run_cap; "
+                        "grid: all combinations)")
     p.add_argument("--out", type=str | None, default=None, help="output dir (default: runs/sweeps/<sweep name>)")
     p.add_argument("--seed", type=int | None, default=None,
                    help="seed of the random draws (default: the one in <out>/state.json, else 0)")
-    p.add_argument("--retry-failed", type=bool, default=False, help="rerun trials that failed before")
+    p.add_argument("--retry-failed", action="store_true", help="rerun trials that failed before")
     p.add_argument("--timeout", type=float | None, default=None, help="seconds before a trial is killed")
-    p.add_argument("--verbose", type=bool, default=False, help="show the trials' output (default: <trial>/log.txt)")
-    p.add_argument("--check", type=bool, default=False,
+    p.add_argument("--threads", type=int | None, default=None,
+                   help="OMP/MKL threads per trial (1 is much faster on a small shared CPU; default: torch's)")
+    p.add_argument("--verbose", action="store_true", help="show the trials' output (default: <trial>/log.txt)")
+    p.add_argument("--check", action="store_true",
                    help="check the YAML and that LightningCLI accepts every parameter's range, then exit")
-    p.add_argument("--dry-run", type=bool, default=False, help="print the trials' commands, run nothing")
-    p.add_argument("--online", type=bool, default=False,
+    p.add_argument("--dry-run", action="store_true", help="print the trials' commands, run nothing")
+    p.add_argument("--online", action="store_true",
                    help="create the sweep on the W&B server with `wandb sweep` and print the agent command")
     return p
 
@@ -85,7 +87,13 @@ def ranked(trials: list[dict], goal: str) -> list[dict]:
     return ok + bad
 
 
+def _cell(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
 def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e4:
+        return f"{v:.1f}"
     if isinstance(v, float):
         return f"{v:.4g}" if (v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4)) else f"{v:.4f}".rstrip("0").rstrip(".")
     return str(v)
@@ -95,14 +103,14 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
     rows = ranked(trials, sweep.goal)
     names = sorted({k for t in trials for k in t["params"]})
     extra = sorted({k for t in trials for k in t.get("extra", {})})
-    header = ["rank", "trial", sweep.metric, *extra, *names, "status", "time_s", "wandb_run"]
+    header = ["rank", "trial", sweep.metric, *names, *extra, "status", "time_s", "wandb_run"]
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for rank, t in enumerate(rows, 1):
             w.writerow([rank if t["status"] == "ok" else "", t["trial"], "" if t["metric"] is None else t["metric"],
-                        *[t.get("extra", {}).get(k, "") for k in extra], *[t["params"].get(k, "") for k in names],
+                        *[_cell(t["params"].get(k, "")) for k in names], *[t.get("extra", {}).get(k, "") for k in extra],
                         t["status"], t["time_s"], t.get("wandb_run") or ""])
     n_ok = sum(t["status"] == "ok" for t in trials)
     lines = [f"# Sweep `{sweep.name}`", "",
@@ -110,14 +118,19 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
              f"({sweep.goal}); {n_ok} of {len(trials)} trials finished.", ""]
     if sweep.metric.startswith("val"):
         lines += ["Validation metric over the sweep's dev folds (no test speaker is evaluated): pick values "
-                  "here, then report `make cv` with them.", ""]
-    md_header = ["rank", "trial", f"`{sweep.metric}`", *[f"`{k}`" for k in extra], *[f"`{k}`" for k in names],
+                  "here, then report `make cv` with them over every fold."]
+        seen = sorted({s for t in trials for spk in (t.get("val_speakers") or {}).values() for s in spk})
+        if seen:
+            lines += [f"The tuning saw the validation speakers {', '.join(seen)}: in `make cv`, the folds that "
+                      f"test on them are not blind to this choice (the usual bias of tuning inside CV)."]
+        lines += [""]
+    md_header = ["rank", "trial", f"`{sweep.metric}`", *[f"`{k}`" for k in names], *[f"`{k}`" for k in extra],
                  "status", "time (s)"]
     lines += ["| " + " | ".join(md_header) + " |", "|" + "---|" * len(md_header)]
     for rank, t in enumerate(rows, 1):
         cells = [str(rank) if t["status"] == "ok" else "–", str(t["trial"]),
                  "–" if t["metric"] is None else f"{t['metric']:.4f}",
-                 *[_fmt(t.get("extra", {}).get(k, "")) for k in extra], *[_fmt(t["params"].get(k, "")) for k in names],
+                 *[_fmt(t["params"].get(k, "")) for k in names], *[_fmt(t.get("extra", {}).get(k, "")) for k in extra],
                  t["status"], f"{t['time_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if rows and rows[0]["status"] == "ok":
@@ -127,8 +140,10 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
 
 
 # -- one trial -------------------------------------------------------------------------------------
-def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int) -> dict[str, str]:
+def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int, threads: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     env["WANDB_MODE"] = "offline"
     env["WANDB_RUN_GROUP"] = sweep.name
     env["WANDB_NAME"] = f"{sweep.name}-{index:03d}"
@@ -142,13 +157,14 @@ def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int) -> dict[str,
     return env
 
 
-def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float | None, verbose: bool) -> dict:
+def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float | None = None, verbose: bool = False,
+              threads: int | None = None) -> dict:
     trial_dir = out / "trials" / f"{index:03d}"
     trial_dir.mkdir(parents=True, exist_ok=True)
     result_file = trial_dir / "result.json"
     result_file.unlink(missing_ok=True)
     cmd = sweep.render(params, interpreter=sys.executable, json_file=trial_dir / "args.json")
-    env = trial_env(sweep, out, trial_dir, index)
+    env = trial_env(sweep, out, trial_dir, index, threads)
     record: dict[str, Any] = {"trial": index, "params": params, "metric": None, "status": "failed",
                               "returncode": None, "time_s": 0.0, "command": cmd,
                               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "log": str(trial_dir / "log.txt")}
@@ -187,6 +203,7 @@ def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float 
                                if k != sweep.metric and isinstance(v, (int, float)) and not isinstance(v, bool)
                                and k != "time_s"}
             record["extra"].update({f"fold_{k}": v for k, v in (result.get("folds") or {}).items()})
+            record["val_speakers"] = result.get("val_speakers") or {}
             record["wandb_run"] = (result.get("wandb") or {}).get("id")
             record["wandb_dir"] = (result.get("wandb") or {}).get("dir")
     return record
@@ -202,6 +219,8 @@ def tail(path: str | Path, n: int = 15) -> str:
 # -- checks ----------------------------------------------------------------------------------------
 def check_trial_flags(sweep: Sweep, params: dict) -> None:
     """Parse one trial's command with LightningCLI in this process (objective programs only)."""
+    import yaml
+
     from mtl_aug.sweep import objective
 
     cmd = sweep.render(params, interpreter=sys.executable, json_file=os.devnull)
@@ -210,8 +229,11 @@ def check_trial_flags(sweep: Sweep, params: dict) -> None:
     argv = cmd[cmd.index(OBJECTIVE_MODULE) + 1:]
     opts, common = objective.parse(argv)
     resolved = objective.check_cli_args(objective.fold_args(common, opts.folds[0], Path("runs/sweeps/_check")))
+    objective.check_dev_folds(resolved, opts.folds)
     for name, want in params.items():
         got = objective.lookup(resolved, name)
+        if isinstance(want, str) and not isinstance(got, str):  # e.g. "null" -> None, "[1,2]" -> [1, 2]
+            want = yaml.safe_load(want)
         if isinstance(got, float) or isinstance(want, float):
             same = isinstance(got, (int, float)) and math.isclose(float(got), float(want), rel_tol=1e-9)
         else:
@@ -291,11 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     method = sweep.method
     if method == "bayes":
-        warnings.warn("bayes search needs W&B's server; offline, trials are random draws from the same "
-                      "distributions (run it online with `make sweep` for Bayesian search)", stacklevel=1)
-        print("sweep: bayes -> random draws offline (Bayesian search runs on the W&B server only)")
+        print("sweep: warning: bayes search runs on the W&B server only; offline, the trials are random draws "
+              "from the same distributions (run it online with `make sweep` for Bayesian search)", file=sys.stderr)
+    count = args.count if args.count is not None else sweep.config.get("run_cap")
     try:
-        plan = sweep.trials(args.count, seed)
+        plan = sweep.trials(count, seed)
     except (ValueError, SweepConfigError) as e:
         print(f"sweep: {e}", file=sys.stderr)
         return 2
@@ -327,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         print(f"[{i}/{len(plan)}] {label} ...", end="", flush=True)
         try:
-            record = run_trial(sweep, out, i, params, args.timeout, args.verbose)
+            record = run_trial(sweep, out, i, params, args.timeout, args.verbose, args.threads)
         except KeyboardInterrupt:
             print(f"\nsweep: interrupted during trial {i}; rerun the same command to resume from it")
             return 130
