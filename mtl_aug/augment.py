@@ -118,7 +118,8 @@ def _random_bands(n: int, n_masks: int, param: int, extent: Tensor, size: int, g
 @register("specaug")
 class SpecAugment(Augmentation):
     """Per-example iid time and frequency masks (value 0 = the utterance mean after utterance
-    normalisation). Time masks are drawn inside each row's VALID frames, so padding stays zero."""
+    normalisation). Each mask's width ~ U{0..param}; time masks are drawn inside each row's VALID
+    frames (never wasted on padding, and padding stays zero)."""
 
     def __init__(
         self,
@@ -249,7 +250,8 @@ class AugmentationPolicy(nn.Module):
         perm = torch.randperm(n, generator=g).to(dev)
         sizes = chunk_sizes(n, self.proportions)
         chunks = [(k, rows) for k, rows in enumerate(perm.split(sizes)) if rows.numel() > 0]
-        aug_label = no_aug.index_copy(0, perm, torch.arange(len(sizes), device=dev).repeat_interleave(torch.tensor(sizes, device=dev)))
+        chunk_of_position = torch.arange(len(sizes), device=dev).repeat_interleave(torch.tensor(sizes, device=dev))
+        aug_label = no_aug.index_copy(0, perm, chunk_of_position)
 
         # stage 1: waveform
         parts = [(rows, *self.augs[k].on_wave(wave[rows], lengths[rows], g)) for k, rows in chunks]

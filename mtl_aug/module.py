@@ -8,6 +8,9 @@ Systems (see experiments/systems/): STL = ``augment=False, w_recon=0, w_aug=0``;
 ``augment=True, w_recon=0, w_aug=0``; MTL-AUG = ``augment=True, w_recon>0, w_aug>0``. An auxiliary
 head whose weight is 0 is not built (``decoder`` / ``aug_head`` is None): its loss is never
 computed and DDP never sees unused parameters.
+
+Under DDP every rank seeds its augmentation policy with the same ``seed`` (same chunk pattern,
+different data); the center-loss centres are all-reduced; test predictions are gathered from all ranks.
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ class MTLAugModule(L.LightningModule):
             center_alpha: centre update rate of the center loss (centres are a buffer, not optimized).
             recon_target: "input" = the encoder's (augmented) input, as in the paper; "clean" = the
                 front-end output before SpecAugment/mixup (denoising variant; see ``mtl_aug.augment``).
-            scheduler: "plateau" (on val/uar, mode max), "cosine" (T_max = cosine_t_max or
-                trainer.max_epochs), "none".
+            scheduler: "plateau" (on val/uar, mode max; needs a validation loop), "cosine"
+                (T_max = cosine_t_max or trainer.max_epochs), "none".
             cosine_t_max: epochs of the cosine schedule (None: trainer.max_epochs).
             class_weights: per-class CE weights (class-index order), e.g. inverse frequency.
             seed: seed of the augmentation policy's generator.
@@ -227,12 +230,14 @@ class MTLAugModule(L.LightningModule):
         logits = self.emotion_logits(batch["wave"], batch["lengths"])
         labels = batch["label"]
         lab = labels >= 0
-        loss = F.cross_entropy(logits[lab], labels[lab], weight=self.emotion_head.class_weights)
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
-        metrics.update(logits[lab].argmax(-1), labels[lab])
-        # val/loss = emotion CE only (weighted like training, no center term)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=int(lab.sum()))
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        n_lab = int(lab.sum())
+        if n_lab > 0:  # rows with label -1 are predicted but not scored
+            loss = F.cross_entropy(logits[lab], labels[lab], weight=self.emotion_head.class_weights)
+            metrics = self.val_metrics if stage == "val" else self.test_metrics
+            metrics.update(logits[lab].argmax(-1), labels[lab])
+            # {stage}/loss = emotion CE only (class-weighted like training, no center term)
+            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=n_lab)
+            self.log_dict(metrics, on_step=False, on_epoch=True)
         return logits, labels, lab
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -243,7 +248,8 @@ class MTLAugModule(L.LightningModule):
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         logits, labels, lab = self._eval_step(batch, "test")
-        self.test_confmat.update(logits[lab].argmax(-1), labels[lab])
+        if bool(lab.any()):
+            self.test_confmat.update(logits[lab].argmax(-1), labels[lab])
         probs = torch.softmax(logits.float(), -1).cpu()
         for i, (key, spk) in enumerate(zip(batch["key"], batch["speaker"])):
             self._test_rows.append(
