@@ -1,0 +1,389 @@
+"""``python -m mtl_aug export``: the front end, encoder and emotion head as ONE graph.
+
+Input: a 16 kHz (the model's ``sample_rate``) mono waveform ``wave [B, T]`` (float32, zero-padded)
+plus ``lengths [B]`` (int64, valid samples per row). Output: ``probs [B, C]`` class probabilities
+(softmax of the emotion logits). Batch size and length are dynamic in both formats.
+
+* TorchScript (``--format torchscript``): ``torch.jit.trace`` of the model's own modules (the exact
+  ``torch.stft`` front end and the packed BLSTM). Class names and the sample rate are stored in the
+  archive as the extra file ``mtl_aug.json``.
+* ONNX (``--format onnx``): the TorchScript-based ``torch.onnx.export`` (opset 17) of an export-only
+  wrapper with two substitutions, both checked for parity against the PyTorch model:
+    - the STFT is a ``conv1d`` with a windowed DFT basis (the ONNX STFT path of that exporter does
+      not take complex tensors), followed by the model's own mel filterbank;
+    - the packed BLSTM (``pack_padded_sequence`` does not export) is run as two unidirectional LSTMs
+      with the same weights, the backward one on each row reversed *within its length*, which is
+      exactly what packing computes.
+  ``dynamic_axes`` make B and T variable; class names etc. are in ``metadata_props``.
+  (``--onnx-exporter dynamo`` uses ``torch.export`` with the real STFT instead; it also works but
+  takes minutes on a small CPU.)
+
+After writing, the command reloads the file and checks it against the PyTorch model on a batch of
+two different-length inputs; it fails (exit 1) if the max probability difference is >= 1e-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mtl_aug.inference.loading import CheckpointError, class_names, load_model, sample_rate
+from mtl_aug.masking import lengths_to_mask
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("torchscript", "onnx")
+PARITY_TOLERANCE = 1e-4
+METADATA_FILE = "mtl_aug.json"  # TorchScript extra file with class names, sample rate, ...
+ONNX_OPSET = 17
+
+
+# --------------------------------------------------------------------------------------------------
+# export-only building blocks
+# --------------------------------------------------------------------------------------------------
+
+
+class DFTPowerSpectrogram(nn.Module):
+    """``torch.stft(...).abs().pow(power)`` as a strided ``conv1d`` with a windowed DFT kernel.
+
+    Same framing as torchaudio's ``Spectrogram`` with ``center=True, pad_mode="constant"``: the
+    signal is zero-padded by ``n_fft // 2`` on both sides, a ``win_length`` window is centred inside
+    the ``n_fft`` frame. Output ``[B, n_fft // 2 + 1, frames]``.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, window: Tensor, power: float = 2.0, center: bool = True) -> None:
+        super().__init__()
+        win_length = window.numel()
+        left = (n_fft - win_length) // 2
+        full = torch.zeros(n_fft, dtype=torch.float64)
+        full[left : left + win_length] = window.to(torch.float64)
+        n_bins = n_fft // 2 + 1
+        k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
+        n = torch.arange(n_fft, dtype=torch.float64).unsqueeze(0)
+        angle = 2.0 * math.pi * k * n / n_fft
+        basis = torch.cat([torch.cos(angle) * full, -torch.sin(angle) * full], dim=0)  # [2*bins, n_fft]
+        self.register_buffer("basis", basis.to(torch.float32).unsqueeze(1))  # [2*bins, 1, n_fft]
+        self.n_fft, self.hop_length, self.n_bins = n_fft, hop_length, n_bins
+        self.power, self.center = power, center
+
+    def forward(self, wave: Tensor) -> Tensor:  # [B, T]
+        x = wave.unsqueeze(1)
+        if self.center:
+            x = nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2))
+        spec = nn.functional.conv1d(x, self.basis, stride=self.hop_length)  # [B, 2*bins, frames]
+        re, im = spec[:, : self.n_bins], spec[:, self.n_bins :]
+        mag2 = re * re + im * im
+        if self.power == 2.0:
+            return mag2
+        return mag2.clamp(min=0).pow(self.power / 2.0)
+
+
+class DFTMelSpectrogram(nn.Module):
+    """Drop-in for ``torchaudio.transforms.MelSpectrogram`` (``wave [B, T] -> [B, n_mels, frames]``)."""
+
+    def __init__(self, mel: nn.Module) -> None:
+        super().__init__()
+        spec = mel.spectrogram
+        if spec.pad or spec.normalized or not spec.onesided or spec.power is None:
+            raise ValueError("DFT front end supports pad=0, normalized=False, onesided=True, power!=None only")
+        if spec.center and spec.pad_mode != "constant":
+            raise ValueError(f"DFT front end needs pad_mode='constant' (zero padding), got {spec.pad_mode!r}")
+        self.spectrogram = DFTPowerSpectrogram(spec.n_fft, spec.hop_length, spec.window, float(spec.power), spec.center)
+        self.mel_scale = mel.mel_scale
+
+    def forward(self, wave: Tensor) -> Tensor:
+        return self.mel_scale(self.spectrogram(wave))
+
+
+class UnpackedBLSTM(nn.Module):
+    """A ``batch_first`` bidirectional ``nn.LSTM`` over padded rows WITHOUT packing, same results.
+
+    Forward direction: a plain LSTM over the padded batch (padding comes after the valid steps, so it
+    cannot reach them). Backward direction: each row is reversed within its own length (valid steps
+    first), run through the reverse-direction weights, and reversed back. Padded outputs are zeroed,
+    like ``pad_packed_sequence``.
+    """
+
+    def __init__(self, lstm: nn.LSTM) -> None:
+        super().__init__()
+        if not (lstm.bidirectional and lstm.batch_first) or getattr(lstm, "proj_size", 0):
+            raise ValueError("UnpackedBLSTM needs a batch_first, bidirectional LSTM without projections")
+        self.forward_layers = nn.ModuleList()
+        self.backward_layers = nn.ModuleList()
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if lstm.bias else ())
+        for k in range(lstm.num_layers):
+            in_size = lstm.input_size if k == 0 else 2 * lstm.hidden_size
+            for suffix, layers in (("", self.forward_layers), ("_reverse", self.backward_layers)):
+                one = nn.LSTM(in_size, lstm.hidden_size, batch_first=True, bias=lstm.bias)
+                with torch.no_grad():
+                    for name in names:
+                        getattr(one, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{k}{suffix}"))
+                layers.append(one)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # [1, T]
+        last = lengths.unsqueeze(1) - 1  # [B, 1]
+        valid = steps <= last
+        rev = torch.where(valid, last - steps, steps)  # index map: reverse each row within its length
+        for fw, bw in zip(self.forward_layers, self.backward_layers):
+            h_fw = fw(x)[0]
+            x_rev = torch.gather(x, 1, rev.unsqueeze(-1).expand(-1, -1, x.size(2)))
+            h_bw = bw(x_rev)[0]
+            h_bw = torch.gather(h_bw, 1, rev.unsqueeze(-1).expand(-1, -1, h_bw.size(2)))
+            x = torch.cat([h_fw, h_bw], dim=-1)
+        return x * valid.unsqueeze(-1).to(x.dtype)
+
+
+class ExportEmotionHead(nn.Module):
+    """``EmotionClassifier.forward`` (BLSTM -> attention pooling -> embedding -> logits), unpacked."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        for name in ("lstm", "attention", "embed", "classifier"):
+            if not hasattr(head, name):
+                raise ValueError(f"emotion head {type(head).__name__} has no '{name}': update ExportEmotionHead")
+        self.blstm = UnpackedBLSTM(head.lstm)
+        self.attention, self.embed, self.classifier = head.attention, head.embed, head.classifier
+
+    def forward(self, z: Tensor, lengths: Tensor) -> Tensor:
+        lengths = lengths.clamp(min=1)
+        h = self.blstm(z, lengths)
+        u, _ = self.attention(h, lengths)
+        return self.classifier(self.embed(u))
+
+
+class ProbabilityModel(nn.Module):
+    """``(wave [B, T], lengths [B]) -> probs [B, C]``: front end -> encoder -> emotion head -> softmax.
+
+    ``portable=False`` uses the model's modules as they are (TorchScript tracing); ``portable=True``
+    swaps in the DFT-conv mel spectrogram and the unpacked BLSTM (ONNX).
+    """
+
+    def __init__(self, model: nn.Module, portable: bool = False) -> None:
+        super().__init__()
+        front_end, encoder, head = model.front_end, model.encoder, model.emotion_head
+        if portable:
+            front_end = copy.deepcopy(front_end)
+            front_end.mel = DFTMelSpectrogram(front_end.mel)
+            head = ExportEmotionHead(copy.deepcopy(head))
+        self.front_end, self.encoder, self.head = front_end, copy.deepcopy(encoder), head
+        self.portable = portable
+        self.eval()
+
+    def forward(self, wave: Tensor, lengths: Tensor) -> Tensor:
+        feats, frame_lengths = self.front_end(wave, lengths)
+        z, z_lengths = self.encoder(feats, frame_lengths)
+        out = self.head(z, z_lengths)
+        logits = out if isinstance(out, Tensor) else out[0]
+        return torch.softmax(logits, dim=-1)
+
+
+def reference_probs(model: nn.Module, wave: Tensor, lengths: Tensor) -> Tensor:
+    """The PyTorch model's probabilities (its own eval path)."""
+    with torch.no_grad():
+        if hasattr(model, "emotion_logits"):
+            logits = model.emotion_logits(wave, lengths)
+        else:  # pragma: no cover - contract fallback
+            feats, fl = model.front_end(wave, lengths)
+            z, zl = model.encoder(feats, fl)
+            logits = model.emotion_head(z, zl)[0]
+    return torch.softmax(logits, dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# metadata
+# --------------------------------------------------------------------------------------------------
+
+
+def export_metadata(model: nn.Module, ckpt: str | Path | None, fmt: str) -> dict:
+    from mtl_aug import __version__
+
+    meta = {
+        "class_names": class_names(model),
+        "sample_rate": sample_rate(model),
+        "inputs": {"wave": "float32 [B, T] mono waveform at sample_rate, zero-padded",
+                   "lengths": "int64 [B] valid samples per row"},
+        "outputs": {"probs": "float32 [B, C] class probabilities, columns in class_names order"},
+        "format": fmt,
+        "mtl_aug_version": __version__,
+        "torch_version": torch.__version__,
+        "checkpoint": str(ckpt) if ckpt else None,
+    }
+    fmt_version = getattr(model, "checkpoint_format", None)  # set by load_model
+    if fmt_version is not None:
+        meta["mtl_aug_format"] = fmt_version
+    return meta
+
+
+def read_torchscript(path: str | Path, map_location: str = "cpu"):
+    """``(scripted module, metadata dict)`` of an exported TorchScript file."""
+    extra = {METADATA_FILE: ""}
+    module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+    return module, json.loads(extra[METADATA_FILE] or "{}")
+
+
+def read_onnx_metadata(path: str | Path) -> dict:
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    out: dict = {}
+    for k, v in props.items():
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------------
+
+
+def example_inputs(sr: int, seconds: tuple[float, ...] = (1.0, 0.6), seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A zero-padded batch of random waveforms of the given durations."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([max(1, int(s * sr)) for s in seconds], dtype=torch.long)
+    wave = torch.zeros(len(seconds), int(lengths.max()))
+    for i, n in enumerate(lengths.tolist()):
+        wave[i, :n] = 0.1 * torch.randn(n, generator=g)
+    return wave, lengths
+
+
+def export_torchscript(model: nn.Module, out: str | Path, ckpt: str | Path | None = None) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ProbabilityModel(model.cpu(), portable=False)
+    wave, lengths = example_inputs(sample_rate(model))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings about shape-to-int conversions; parity is checked
+        traced = torch.jit.trace(wrapper, (wave, lengths), check_trace=False)
+    meta = export_metadata(model, ckpt, "torchscript")
+    torch.jit.save(traced, str(out), _extra_files={METADATA_FILE: json.dumps(meta)})
+    return out
+
+
+def export_onnx(model: nn.Module, out: str | Path, ckpt: str | Path | None = None, exporter: str = "legacy") -> Path:
+    import onnx
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ProbabilityModel(model.cpu(), portable=(exporter == "legacy"))
+    wave, lengths = example_inputs(sample_rate(model))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "legacy":
+            torch.onnx.export(
+                wrapper, (wave, lengths), str(out), dynamo=False, opset_version=ONNX_OPSET,
+                input_names=["wave", "lengths"], output_names=["probs"],
+                dynamic_axes={"wave": {0: "batch", 1: "samples"}, "lengths": {0: "batch"}, "probs": {0: "batch"}},
+            )
+        elif exporter == "dynamo":
+            batch, samples = torch.export.Dim("batch"), torch.export.Dim("samples", min=2, max=2**31 - 1)
+            torch.onnx.export(
+                wrapper, (wave, lengths), str(out), dynamo=True, opset_version=18, external_data=False,
+                input_names=["wave", "lengths"], output_names=["probs"],
+                dynamic_shapes={"wave": {0: batch, 1: samples}, "lengths": {0: batch}},
+            )
+        else:
+            raise ValueError(f"unknown ONNX exporter {exporter!r} (legacy | dynamo)")
+    proto = onnx.load(str(out))
+    meta = export_metadata(model, ckpt, "onnx")
+    meta["onnx_exporter"] = exporter
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    proto.doc_string = "mtl-aug speech emotion recognition: (wave [B,T] @ sample_rate, lengths [B]) -> probs [B,C]"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# parity
+# --------------------------------------------------------------------------------------------------
+
+
+def run_exported(path: str | Path, fmt: str, wave: Tensor, lengths: Tensor, threads: int | None = None) -> np.ndarray:
+    if fmt == "torchscript":
+        module, _ = read_torchscript(path)
+        with torch.no_grad():
+            return module(wave, lengths).numpy()
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return session.run(["probs"], {"wave": wave.numpy(), "lengths": lengths.numpy().astype(np.int64)})[0]
+
+
+def parity(model: nn.Module, path: str | Path, fmt: str, seconds: tuple[float, ...] = (2.3, 0.7)) -> float:
+    """Max |p_exported - p_pytorch| over a batch of different-length inputs (not the tracing shapes)."""
+    wave, lengths = example_inputs(sample_rate(model), seconds, seed=1)
+    ref = reference_probs(model.cpu(), wave, lengths).numpy()
+    got = run_exported(path, fmt, wave, lengths)
+    if got.shape != ref.shape:
+        raise RuntimeError(f"exported model returned shape {got.shape}, PyTorch {ref.shape}")
+    return float(np.abs(got - ref).max())
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m mtl_aug export",
+        description="Export front end + encoder + emotion head as one graph: (wave [B,T] at the model's "
+        "sample rate, lengths [B]) -> class probabilities [B,C]. Checks parity with PyTorch after export.",
+    )
+    p.add_argument("--ckpt", required=True, help="trained checkpoint (.ckpt)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="default: from --out's extension (.onnx -> onnx)")
+    p.add_argument("--out", required=True, help="output file (model.pt / model.onnx)")
+    p.add_argument("--onnx-exporter", choices=("legacy", "dynamo"), default="legacy",
+                   help="legacy: TorchScript-based exporter with the DFT-conv STFT (fast, default); "
+                   "dynamo: torch.export with the real STFT (slow)")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    fmt = args.format or ("onnx" if str(args.out).lower().endswith(".onnx") else "torchscript")
+    try:
+        model = load_model(args.ckpt, "cpu")
+    except (CheckpointError, RuntimeError) as err:
+        print(f"export: error: {err}", file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    if fmt == "torchscript":
+        out = export_torchscript(model, args.out, args.ckpt)
+    else:
+        out = export_onnx(model, args.out, args.ckpt, exporter=args.onnx_exporter)
+    print(f"wrote {out} ({fmt}, {out.stat().st_size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s); "
+          f"classes: {', '.join(class_names(model))}; input: float32 mono waveform at {sample_rate(model)} Hz + lengths")
+    if args.no_check:
+        return 0
+    diff = parity(model, out, fmt)
+    ok = diff < PARITY_TOLERANCE
+    print(f"parity vs PyTorch (2 inputs of different lengths): max |dp| = {diff:.2e} "
+          f"({'OK' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:g})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

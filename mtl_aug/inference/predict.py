@@ -1,0 +1,273 @@
+"""``python -m mtl_aug predict PATH... --ckpt model.ckpt``: emotion of any audio files.
+
+PATH may be a file, a folder (searched recursively for audio files by extension) or a glob pattern
+(``"calls/**/*.wav"``; ``**`` is recursive). Every file is decoded with soundfile (any format it
+reads), down-mixed to mono and resampled to the model's rate. A recording no longer than ``--window``
+seconds is ONE window; a longer one is cut into ``--window``-second windows every ``--hop`` seconds,
+the last window aligned to the end of the file (see :mod:`mtl_aug.inference.windows`). Each window
+gets class probabilities; the file's probabilities are the MEAN of its window probabilities and the
+predicted emotion is their arg-max. Windows are run in batches of ``--batch-size``.
+
+Output: a table on the terminal (``--timeline`` adds each file's windows), ``--json`` (files,
+windows, failures) and ``--csv`` (one row per file: file, emotion, prob_<class>..., n_windows,
+duration_s). Files that cannot be read are reported (path: reason) and skipped; the run finishes and
+exits with status 1 if any file failed (0 otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mtl_aug.inference.loading import CheckpointError, class_names, load_model, resolve_device, sample_rate
+from mtl_aug.inference.windows import aggregate, cut_windows, window_bounds_seconds
+
+AGGREGATION = "mean of window probabilities"
+# Extensions picked up when a FOLDER is searched (files named explicitly are always tried).
+FOLDER_EXTENSIONS = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+    ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist",
+})
+_GLOB_CHARS = set("*?[")
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------------
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_EXTENSIONS)
+
+
+def expand_inputs(paths: list[str]) -> tuple[list[Path], list[dict]]:
+    """Files to process (in order, no duplicates) and failures ``{"file", "reason"}`` for bad arguments."""
+    files: list[Path] = []
+    failures: list[dict] = []
+    for arg in paths:
+        p = Path(arg)
+        if p.is_dir():
+            found = _folder_files(p)
+            if not found:
+                failures.append({"file": arg, "reason": "folder contains no audio files"})
+            files += found
+        elif p.exists():
+            files.append(p)
+        elif _GLOB_CHARS & set(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            found = []
+            for m in map(Path, matches):
+                found += _folder_files(m) if m.is_dir() else [m] if m.is_file() else []
+            if not found:
+                failures.append({"file": arg, "reason": "no file matches this pattern"})
+            files += found
+        else:
+            failures.append({"file": arg, "reason": "file not found"})
+    unique = list(dict.fromkeys(files))
+    return unique, failures
+
+
+# --------------------------------------------------------------------------------------------------
+# inference
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def window_probabilities(model, wave: Tensor, bounds: list[tuple[int, int]], batch_size: int = 16) -> Tensor:
+    """Class probabilities ``[W, C]`` of the windows ``bounds`` of a 1-D ``wave``, in batches."""
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(bounds), batch_size):
+        chunk, lengths = cut_windows(wave, bounds[i : i + batch_size])
+        logits = model.emotion_logits(chunk.to(device), lengths.to(device))
+        out.append(torch.softmax(logits.float(), dim=-1).cpu())
+    return torch.cat(out)
+
+
+def predict_waveform(model, wave: Tensor, window: float = 4.0, hop: float = 2.0, batch_size: int = 16) -> dict:
+    """One mono waveform at the model's sample rate -> utterance result with its window timeline."""
+    sr, names = sample_rate(model), class_names(model)
+    bounds = window_bounds_seconds(int(wave.numel()), sr, window, hop)
+    probs = window_probabilities(model, wave, bounds, batch_size)
+    utt = aggregate(probs)
+    windows = [
+        {"start": s / sr, "end": e / sr, "emotion": names[int(p.argmax())],
+         "probabilities": dict(zip(names, map(float, p)))}
+        for (s, e), p in zip(bounds, probs)
+    ]
+    return {"emotion": names[int(utt.argmax())], "probabilities": dict(zip(names, map(float, utt))),
+            "n_windows": len(bounds), "duration": wave.numel() / sr, "windows": windows}
+
+
+def _load(path: Path, sr: int) -> Tensor:
+    from mtl_aug.data.audio import load_audio
+
+    return load_audio(path, target_sr=sr)
+
+
+def _reason(err: BaseException) -> str:
+    problem = getattr(err, "problem", None)  # AudioError carries the reason without the path
+    text = problem or str(err) or type(err).__name__
+    return " ".join(str(text).split())
+
+
+def predict_files(model, files: list[Path], window: float = 4.0, hop: float = 2.0, batch_size: int = 16,
+                  progress: bool = True) -> tuple[list[dict], list[dict]]:
+    """Results (one dict per readable file, in input order) and failures ``{"file", "reason"}``.
+
+    The next file is decoded in a background thread while the model runs on the current one.
+    """
+    from tqdm import tqdm
+
+    sr = sample_rate(model)
+    results: list[dict] = []
+    failures: list[dict] = []
+    bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_load, files[0], sr) if files else None
+        for i, path in enumerate(files):
+            future = pending
+            pending = pool.submit(_load, files[i + 1], sr) if i + 1 < len(files) else None
+            try:
+                wave = future.result()
+                res = predict_waveform(model, wave, window, hop, batch_size)
+                results.append({"file": str(path), **res})
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as err:  # noqa: BLE001 - one bad file must not stop the run
+                failures.append({"file": str(path), "reason": _reason(err)})
+                bar.write(f"FAILED {path}: {_reason(err)}", file=sys.stderr)
+            bar.update(1)
+    bar.close()
+    return results, failures
+
+
+# --------------------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------------------
+
+
+def csv_columns(names: list[str]) -> list[str]:
+    return ["file", "emotion"] + [f"prob_{c}" for c in names] + ["n_windows", "duration_s"]
+
+
+def write_csv(path: str | Path, results: list[dict], names: list[str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(csv_columns(names))
+        for r in results:
+            writer.writerow([r["file"], r["emotion"]] + [f"{r['probabilities'][c]:.6f}" for c in names]
+                            + [r["n_windows"], f"{r['duration']:.3f}"])
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def format_table(results: list[dict], names: list[str], timeline: bool = False, max_file: int = 48) -> str:
+    def short(s: str) -> str:
+        return s if len(s) <= max_file else "..." + s[-(max_file - 3):]
+
+    width = max([4] + [len(short(r["file"])) for r in results])
+    cw = max(7, *(len(c) for c in names))
+    head = f"{'file':<{width}}  {'emotion':<{cw}}  {'windows':>7}  {'dur(s)':>7}  " + "  ".join(f"{c:>{cw}}" for c in names)
+    lines = [head, "-" * len(head)]
+    for r in results:
+        probs = "  ".join(f"{r['probabilities'][c]:>{cw}.3f}" for c in names)
+        lines.append(f"{short(r['file']):<{width}}  {r['emotion']:<{cw}}  {r['n_windows']:>7d}  {r['duration']:>7.2f}  {probs}")
+        if timeline and r["n_windows"] > 1:
+            for w in r["windows"]:
+                span = f"  {w['start']:7.2f}-{w['end']:7.2f}s"
+                wp = "  ".join(f"{w['probabilities'][c]:>{cw}.3f}" for c in names)
+                lines.append(f"{span:<{width}}  {w['emotion']:<{cw}}  {'':>7}  {'':>7}  {wp}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m mtl_aug predict",
+        description="Predict the emotion of audio files, folders (recursive) or glob patterns. Long "
+        "recordings are cut into overlapping windows; a file's probabilities are the mean of its "
+        "window probabilities.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder (recursive) or glob pattern")
+    p.add_argument("--ckpt", required=True, help="trained checkpoint (.ckpt)")
+    p.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4.0)")
+    p.add_argument("--hop", type=float, default=2.0, help="hop between window starts in seconds (default 2.0)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write results, windows and failures")
+    p.add_argument("--csv", dest="csv_out", metavar="OUT.csv", help="write one row per file")
+    p.add_argument("--timeline", action="store_true", help="also print each long file's window timeline")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no table on the terminal")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.window <= 0 or args.hop <= 0:
+        parser.error("--window and --hop must be positive")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+        model = load_model(args.ckpt, device)
+    except (CheckpointError, RuntimeError) as err:
+        print(f"predict: error: {err}", file=sys.stderr)
+        return 1
+    names = class_names(model)
+
+    files, failures = expand_inputs(args.paths)
+    for f in failures:
+        print(f"FAILED {f['file']}: {f['reason']}", file=sys.stderr)
+    t0 = time.perf_counter()
+    progress = not args.no_progress and len(files) > 1
+    results, failed = predict_files(model, files, args.window, args.hop, args.batch_size, progress=progress)
+    failures += failed
+    elapsed = time.perf_counter() - t0
+
+    if results and not args.quiet:
+        print(format_table(results, names, timeline=args.timeline))
+    if args.json_out:
+        write_json(args.json_out, {
+            "checkpoint": str(args.ckpt), "class_names": names, "sample_rate": sample_rate(model),
+            "window_seconds": args.window, "hop_seconds": args.hop, "aggregation": AGGREGATION,
+            "results": results, "failures": failures,
+        })
+    if args.csv_out:
+        write_csv(args.csv_out, results, names)
+    audio_s = sum(r["duration"] for r in results)
+    print(f"{len(results)} file(s) predicted ({audio_s:.1f} s of audio in {elapsed:.1f} s on {device}), "
+          f"{len(failures)} failed", file=sys.stderr)
+    for f in failures:
+        print(f"  failed: {f['file']}: {f['reason']}", file=sys.stderr)
+    return 1 if failures or not results else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
