@@ -216,9 +216,12 @@ class Parameter:
         if d == "int_uniform":
             return _is_int(value) and s["min"] <= value <= s["max"]
         if d in BOUNDED:
-            lo, hi = {"log_uniform": (math.exp(s["min"]), math.exp(s["max"])),
-                      "q_log_uniform": (math.exp(s["min"]), math.exp(s["max"])),
-                      "inv_log_uniform": (math.exp(-s["max"]), math.exp(-s["min"]))}.get(d, (s["min"], s["max"]))
+            if d in ("log_uniform", "q_log_uniform"):
+                lo, hi = math.exp(s["min"]), math.exp(s["max"])
+            elif d == "inv_log_uniform":
+                lo, hi = math.exp(-s["max"]), math.exp(-s["min"])
+            else:
+                lo, hi = s["min"], s["max"]
             slack = s.get("q", 0) / 2 + 1e-9 * max(1.0, abs(hi))
             return lo - slack <= value <= hi + slack
         if d in ("beta", "q_beta"):

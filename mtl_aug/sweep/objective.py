@@ -114,16 +114,25 @@ def fold_args(common: list[str], fold: str, out_dir: Path) -> list[str]:
             f"--trainer.default_root_dir={out_dir}"]
 
 
+def _make_cli(args: list[str]):
+    """``make_cli(args, run=False)``, with ``sys.argv`` hidden (LightningCLI warns when it sees both)."""
+    from mtl_aug.training import make_cli
+
+    argv0, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        return make_cli(args, run=False)
+    finally:
+        sys.argv = argv0
+
+
 def check_cli_args(args: list[str]) -> dict[str, Any]:
     """Parse ``args`` with the project's LightningCLI without instantiating anything; returns the
     resolved config (a dict). Raises ValueError with jsonargparse's message when LightningCLI refuses."""
-    from mtl_aug.training import make_cli
-
     out, err = io.StringIO(), io.StringIO()
     code: Any = None
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            make_cli([*args, "--print_config"], run=False)
+            _make_cli([*args, "--print_config"])
         except SystemExit as e:
             code = e.code
     if code not in (0, None):
@@ -174,13 +183,9 @@ def default_out_dir() -> Path:
 
 def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bool]:
     """One dev fold: fit (no test), return (best val UAR, result dict, is_global_zero)."""
-    from mtl_aug.training import make_cli, run_training
+    from mtl_aug.training import run_training
 
-    argv0, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI warns when it sees both sys.argv and args
-    try:
-        cli = make_cli(args, run=False)
-    finally:
-        sys.argv = argv0
+    cli = _make_cli(args)
     result = run_training(cli, test=False)
     trainer = cli.trainer
     score = result.get("best_val_uar")
@@ -224,14 +229,21 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def overrides(common: list[str]) -> dict[str, str]:
-    """``--name=value`` flags as a dict (for the W&B run's config outside an agent)."""
+def overrides(common: list[str]) -> dict[str, Any]:
+    """``--name=value`` flags as a dict of values (the W&B run's config outside an agent)."""
     out = {}
     for a in common:
         if a.startswith("--") and "=" in a and not a.startswith("--config="):
             k, v = a[2:].split("=", 1)
-            out[k] = v
+            out[k] = _value(v)
     return out
+
+
+def _value(text: str) -> Any:
+    try:
+        return float(text) if any(c in text for c in ".eE") and not text.startswith("[") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
+from mtl_aug.sweep import wandb_offline
 from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, load_sweep
 
 RESULT_ENV = "MTL_AUG_SWEEP_RESULT"  # same names as mtl_aug.sweep.objective (not imported: it is a program)
@@ -148,7 +149,7 @@ def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int, threads: int
     env["WANDB_RUN_GROUP"] = sweep.name
     env["WANDB_NAME"] = f"{sweep.name}-{index:03d}"
     env.setdefault("WANDB_PROJECT", str(sweep.config.get("project") or "mtl-aug"))
-    env.setdefault("WANDB_DIR", str(out.resolve()))  # offline runs collect under <out>/wandb
+    env["WANDB_DIR"] = str(trial_dir.resolve())  # the trial's offline run: <trial>/wandb/offline-run-*
     env.setdefault("WANDB_SILENT", "true")
     env.pop("WANDB_SWEEP_ID", None)  # not an agent's run
     env[RESULT_ENV] = str((trial_dir / "result.json").resolve())
@@ -188,24 +189,26 @@ def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float 
                 proc.kill()
             raise
     record["time_s"] = round(time.time() - t0, 1)
+    runs = wandb_offline.offline_runs(trial_dir / "wandb")
+    if runs:
+        record["wandb_dir"] = str(runs[-1])
+        record["wandb_run"] = runs[-1].name.rsplit("-", 1)[-1]
     if record["returncode"] == 0:
-        if not result_file.exists():
-            record["status"] = "no-result"
-            record["error"] = f"the program wrote no result file (${RESULT_ENV})"
+        result: dict = json.loads(result_file.read_text()) if result_file.exists() else {}
+        value = result.get(sweep.metric)
+        source = str(result_file)
+        if value is None and runs:  # no result file: what the trial logged to W&B (last value, as W&B does)
+            value, source = wandb_offline.last_value(runs[-1], sweep.metric), str(runs[-1])
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            record.update(metric=float(value), status="ok", metric_source=source)
         else:
-            result = json.loads(result_file.read_text())
-            value = result.get(sweep.metric)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                record.update(metric=float(value), status="ok")
-            else:
-                record.update(status="no-metric", error=f"'{sweep.metric}' missing or not finite in {result_file}")
-            record["extra"] = {k: v for k, v in result.items()
-                               if k != sweep.metric and isinstance(v, (int, float)) and not isinstance(v, bool)
-                               and k != "time_s"}
-            record["extra"].update({f"fold_{k}": v for k, v in (result.get("folds") or {}).items()})
-            record["val_speakers"] = result.get("val_speakers") or {}
-            record["wandb_run"] = (result.get("wandb") or {}).get("id")
-            record["wandb_dir"] = (result.get("wandb") or {}).get("dir")
+            record.update(status="no-metric", error=f"'{sweep.metric}' is missing or not finite in the result file "
+                                                    f"(${RESULT_ENV}) and in the trial's offline W&B run")
+        record["extra"] = {k: v for k, v in result.items()
+                           if k not in (sweep.metric, "time_s") and isinstance(v, (int, float))
+                           and not isinstance(v, bool)}
+        record["extra"].update({f"fold_{k}": v for k, v in (result.get("folds") or {}).items()})
+        record["val_speakers"] = result.get("val_speakers") or {}
     return record
 
 
@@ -372,5 +375,6 @@ def main(argv: list[str] | None = None) -> int:
     if best["status"] == "ok":
         print(f"best: trial {best['trial']} {sweep.metric}={best['metric']:.4f}  " + " ".join(flags(best["params"])))
     if any(t.get("wandb_dir") for t in state["trials"]):
-        print(f"W&B offline runs (group '{sweep.name}'): upload later with `wandb sync {out / 'wandb'}/offline-run-*`")
+        print(f"W&B offline runs (group '{sweep.name}'): upload later with "
+              f"`wandb sync {out}/trials/*/wandb/offline-run-*`")
     return 1 if failures else 0

@@ -1,0 +1,188 @@
+"""The offline runner with a fake, instant trial program: trials as subprocesses with W&B's rendering,
+offline W&B env, metric read back, resume after interruption, goal-aware leaderboard."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mtl_aug.sweep import runner
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAKE = textwrap.dedent('''
+    import json, os, sys, time
+    args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+    with open(os.environ["FAKE_CALLS"], "a") as f:
+        f.write(json.dumps(args) + "\\n")
+    time.sleep(30 if os.environ.get("SLOW_X") == args["x"] else 0)
+    x = float(args["x"])
+    if x == 13:
+        sys.exit(3)
+    if args.get("mode") != "silent":
+        out = {"score": 0.0 - (x - 3) ** 2, "argv": sys.argv[1:],
+               "env": {k: os.environ.get(k) for k in ("WANDB_MODE", "WANDB_RUN_GROUP", "WANDB_NAME", "WANDB_DIR",
+                                                       "MTL_AUG_SWEEP_TRIAL_DIR", "OMP_NUM_THREADS")}}
+        with open(os.environ["MTL_AUG_SWEEP_RESULT"], "w") as f:
+            json.dump(out, f)
+''')
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    prog = tmp_path / "fake.py"
+    prog.write_text(FAKE)
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_CALLS", str(calls))
+
+    def make(parameters: dict, method: str = "grid", goal: str = "maximize", name: str = "fk", extra=None) -> Path:
+        cfg = {"name": name, "program": str(prog), "method": method, "metric": {"name": "score", "goal": goal},
+               "command": ["${env}", "${interpreter}", "${program}", *(extra or []), "${args}"],
+               "parameters": parameters}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    def n_calls() -> list[dict]:
+        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+    make.calls = n_calls
+    return make
+
+
+def _leaderboard(out: Path) -> list[dict]:
+    with (out / "leaderboard.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_grid_runs_every_trial_and_ranks_them(fake, tmp_path, capsys):
+    path = fake({"x": {"values": [1, 3, 4, 6]}, "tag": {"value": "a b"}})
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out), "--threads", "1"]) == 0
+    board = _leaderboard(out)
+    assert [r["x"] for r in board] == ["3", "4", "1", "6"]  # -(x-3)^2, maximised
+    assert [r["rank"] for r in board] == ["1", "2", "3", "4"]
+    assert float(board[0]["score"]) == 0.0
+    md = (out / "leaderboard.md").read_text()
+    assert "| 1 | 2 | 0.0000 |" in md and "Best flags: `--tag=a b --x=3`" in md
+    printed = capsys.readouterr().out
+    assert "[1/4] tag=a b x=1 ..." in printed and "score=-4.0000" in printed  # one line per trial
+    # the trial saw W&B's rendering and the offline W&B environment
+    result = json.loads((out / "trials" / "001" / "result.json").read_text())
+    assert result["argv"] == ["--tag=a b", "--x=1"]
+    env = result["env"]
+    assert env["WANDB_MODE"] == "offline" and env["WANDB_RUN_GROUP"] == "fk" and env["WANDB_NAME"] == "fk-001"
+    assert env["WANDB_DIR"] == str((out / "trials" / "001").resolve()) and env["OMP_NUM_THREADS"] == "1"
+    state = json.loads((out / "state.json").read_text())
+    assert [t["params"]["x"] for t in state["trials"]] == [1, 3, 4, 6]
+    assert all(t["status"] == "ok" and t["time_s"] >= 0 for t in state["trials"])
+
+
+def test_minimize_goal_reverses_the_order(fake, tmp_path):
+    path = fake({"x": {"values": [1, 3, 6]}}, goal="minimize")
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out)]) == 0
+    assert [r["x"] for r in _leaderboard(out)] == ["6", "1", "3"]
+
+
+def test_resume_skips_finished_trials(fake, tmp_path, capsys):
+    path = fake({"x": {"distribution": "uniform", "min": 0.0, "max": 6.0}}, method="random")
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out), "--count", "2", "--seed", "7"]) == 0
+    assert len(fake.calls()) == 2
+    assert runner.main([str(path), "--out", str(out), "--count", "3"]) == 0  # seed comes from the state
+    calls = fake.calls()
+    assert len(calls) == 3  # only the third trial ran
+    assert "done before: skipped" in capsys.readouterr().out
+    state = json.loads((out / "state.json").read_text())
+    from mtl_aug.sweep.config import load_sweep
+
+    drawn = load_sweep(path).trials(3, seed=7)
+    assert [t["params"] for t in state["trials"]] == drawn  # same draws as a fresh seeded sweep
+    assert float(calls[2]["x"]) == drawn[2]["x"]
+    # another seed would draw other trials: refused, not mixed
+    assert runner.main([str(path), "--out", str(out), "--count", "3", "--seed", "8"]) == 2
+
+
+def test_changed_yaml_is_not_resumed(fake, tmp_path):
+    out = tmp_path / "out"
+    assert runner.main([str(fake({"x": {"values": [1]}}, name="s")), "--out", str(out)]) == 0
+    assert runner.main([str(fake({"x": {"values": [1, 2]}}, name="s")), "--out", str(out)]) == 2
+
+
+def test_failed_trials_are_recorded_and_retried_on_request(fake, tmp_path, capsys):
+    path = fake({"x": {"values": [13, 2]}})
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out)]) == 1
+    board = _leaderboard(out)
+    assert [(r["x"], r["status"], r["rank"]) for r in board] == [("2", "ok", "1"), ("13", "failed", "")]
+    assert "failed (exit 3" in capsys.readouterr().out
+    assert runner.main([str(path), "--out", str(out)]) == 1
+    assert len(fake.calls()) == 2  # not retried
+    assert runner.main([str(path), "--out", str(out), "--retry-failed"]) == 1
+    assert len(fake.calls()) == 3
+
+
+def test_a_trial_without_result_fails_cleanly(fake, tmp_path):
+    path = fake({"x": {"values": [1]}, "mode": {"value": "silent"}})
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out)]) == 1
+    state = json.loads((out / "state.json").read_text())
+    assert state["trials"][0]["status"] == "no-metric"
+
+
+def test_bayes_falls_back_to_random_with_a_warning(fake, tmp_path, capsys):
+    path = fake({"x": {"distribution": "uniform", "min": 0.0, "max": 6.0}}, method="bayes")
+    assert runner.main([str(path), "--out", str(tmp_path / "o"), "--count", "2", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "bayes search runs on the W&B server only" in captured.err
+    assert captured.out.count("trial ") == 2
+
+
+def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path):
+    """Kill the runner (Ctrl-C) during trial 2: trial 1 stays done, trial 2 is not recorded; the rerun
+    does trial 2 and 3 only."""
+    path = fake({"x": {"values": [1, 2, 4]}})
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out)]
+    env = {**os.environ, "SLOW_X": "2"}  # trial 2 sleeps 30 s
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(fake.calls()) < 2:
+        time.sleep(0.2)
+    assert len(fake.calls()) == 2, "trial 2 did not start"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the runner and its trial
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, output
+    state = json.loads((out / "state.json").read_text())
+    assert [t["trial"] for t in state["trials"]] == [1]
+    rerun = subprocess.run(cmd, cwd=REPO, env={k: v for k, v in env.items() if k != "SLOW_X"},
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert [c["x"] for c in fake.calls()] == ["1", "2", "2", "4"]
+    assert [r["x"] for r in _leaderboard(out)] == ["2", "4", "1"]
+
+
+def test_online_creates_the_sweep_with_wandb_and_prints_the_agent_command(fake, tmp_path, monkeypatch, capsys):
+    path = fake({"x": {"values": [1]}})
+    wandb_exe = tmp_path / "wandb"
+    wandb_exe.write_text("#!/bin/sh\necho \"wandb: Creating sweep with ID: abc123\"\n"
+                         "echo \"wandb: Run sweep agent with: wandb agent me/mtl-aug/abc123\"\necho \"$@\" > "
+                         f"{tmp_path}/wandb_args\n")
+    wandb_exe.chmod(0o755)
+    monkeypatch.setattr(runner, "check", lambda sweep: [{}])  # the fake program is not a LightningCLI one
+    monkeypatch.setattr(runner.shutil, "which", lambda *a, **k: str(wandb_exe))
+    assert runner.main([str(path), "--online", "--count", "5"]) == 0
+    assert (tmp_path / "wandb_args").read_text().split() == ["sweep", str(path)]
+    assert "wandb agent --count 5 me/mtl-aug/abc123" in capsys.readouterr().out
