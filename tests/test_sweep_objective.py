@@ -1,0 +1,110 @@
+"""The sweep objective: flags per dev fold, mean validation UAR, one wandb.log of val_uar_mean (checked
+in a real offline W&B run), the result file; training itself is stubbed here (see test_sweep_e2e.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mtl_aug.sweep import objective, wandb_offline
+
+
+def test_configs_go_first_and_each_fold_gets_its_own_flags(tmp_path):
+    argv = ["--model.w_recon=0.5", "--base-config=a.yaml", "--config=c.yaml", "--dev-folds=03,08",
+            "--base-config=b.yaml", "-c", "d.yaml", "--trainer.max_epochs=3"]
+    opts, common = objective.parse(argv)
+    assert opts.folds == ["03", "08"]
+    # jsonargparse: a --config after a flag would override it, and W&B does not promise the order of ${args}
+    assert common == ["--config=a.yaml", "--config=b.yaml", "--config=c.yaml", "--config=d.yaml",
+                      "--model.w_recon=0.5", "--trainer.max_epochs=3"]
+    args = objective.fold_args(common, "08", tmp_path)
+    assert args[:len(common)] == common and "--data.fold=08" in args
+    logger = json.loads(next(a for a in args if a.startswith("--trainer.logger=")).split("=", 1)[1])
+    assert logger["class_path"].endswith("CSVLogger") and logger["init_args"]["name"] == "fold_08"
+
+
+@pytest.mark.parametrize("argv", [["--dev-folds=03", "--data.fold=03"], ["--dev-folds=,"], ["--dev-folds=03,03"]])
+def test_bad_fold_flags_are_refused(argv):
+    with pytest.raises(SystemExit):
+        objective.parse(argv)
+
+
+def test_wandb_is_active_only_under_an_agent_or_with_a_mode(monkeypatch):
+    opts, _ = objective.parse(["--dev-folds=03"])
+    for var in ("WANDB_MODE", "WANDB_SWEEP_ID"):
+        monkeypatch.delenv(var, raising=False)
+    assert not objective.wandb_active(opts)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert objective.wandb_active(opts)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert not objective.wandb_active(opts)
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc")
+    assert objective.wandb_active(opts)
+    opts, _ = objective.parse(["--dev-folds=03", "--no-wandb"])
+    assert not objective.wandb_active(opts)
+
+
+def test_mean_validation_uar_is_logged_once_and_written(tmp_path, monkeypatch):
+    scores = {"03": 0.5, "08": 0.7, "09": 0.6}
+    seen = []
+
+    def fake_train_fold(args, keep_checkpoints):
+        fold = next(a for a in args if a.startswith("--data.fold=")).split("=", 1)[1]
+        seen.append(args)
+        return scores[fold], {"fold": fold, "epochs": 4, "fold_info": {"val": [f"v{fold}"]}}, True
+
+    monkeypatch.setattr(objective, "train_fold", fake_train_fold)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_RUN_GROUP", "mysweep")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    result = tmp_path / "result.json"
+    monkeypatch.setenv(objective.RESULT_ENV, str(result))
+    assert objective.main(["--dev-folds=03,08,09", "--base-config=experiments/base.yaml", "--model.w_aug=0.3",
+                           "--out", str(tmp_path / "trial")]) == 0
+    assert len(seen) == 3 and all("--model.w_aug=0.3" in a for a in seen)
+    out = json.loads(result.read_text())
+    assert out["val_uar_mean"] == pytest.approx(0.6)
+    assert out["val_uar_std"] == pytest.approx(0.1)
+    assert out["folds"] == scores and out["val_speakers"] == {"03": ["v03"], "08": ["v08"], "09": ["v09"]}
+    # the offline W&B run: grouped by the sweep, val_uar_mean logged exactly once, the flags in its config
+    (run_dir,) = wandb_offline.offline_runs(tmp_path / "wandb")
+    rows = [r for r in wandb_offline.history(run_dir) if objective.METRIC in r]
+    assert len(rows) == 1 and rows[0][objective.METRIC] == pytest.approx(0.6)
+    assert rows[0]["val_uar/08"] == pytest.approx(0.7)
+    info = wandb_offline.run_info(run_dir)
+    assert info["group"] == "mysweep" and info["config"]["model.w_aug"] == 0.3
+    assert out["wandb"]["id"] == info["id"]
+
+
+def test_without_wandb_only_the_result_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(objective, "train_fold", lambda args, keep: (0.4, {"epochs": 1}, True))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert objective.main(["--dev-folds=03", "--result", "r.json", "--out", "o"]) == 0
+    assert json.loads(Path("r.json").read_text())["val_uar_mean"] == pytest.approx(0.4)
+    assert not Path("wandb").exists()
+
+
+def test_check_mode_parses_the_flags_and_knows_the_folds(capsys):
+    base = ["--base-config=experiments/base.yaml", "--base-config=experiments/corpora/synthetic.yaml"]
+    assert objective.main([*base, "--dev-folds=F01", "--model.w_recon=0.2", "--check"]) == 0
+    assert objective.main([*base, "--dev-folds=F01", "--model.w_recon=oops", "--check"]) == 1
+    assert "model.w_recon" in capsys.readouterr().err
+    resolved = objective.check_cli_args(["--config=experiments/base.yaml", "--data.corpus=synthetic",
+                                         "--data.manifest_dir=nowhere"])
+    assert objective.check_dev_folds(resolved, ["F01"]) is False  # corpus not prepared: nothing to check
+
+
+def test_unknown_dev_fold_is_reported(tmp_path):
+    d = tmp_path / "toy"
+    d.mkdir()
+    (d / "folds.json").write_text(json.dumps({"folds": [{"name": "a"}, {"name": "b"}]}))
+    resolved = {"data": {"corpus": "toy", "manifest_dir": str(tmp_path)}}
+    assert objective.check_dev_folds(resolved, ["a", "b"]) is True
+    with pytest.raises(ValueError, match="c"):
+        objective.check_dev_folds(resolved, ["a", "c"])
