@@ -144,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--systems", default=",".join(runs.SYSTEMS))
     p.add_argument("--cross", default="ravdess:emodb,emodb:ravdess", help="train:test pairs ('' for none)")
     p.add_argument("--robustness-corpus", default="emodb", help="corpus of the noise/adversarial tables ('' for none)")
+    p.add_argument("--robustness-systems", default=None,
+                   help="systems of the noise/adversarial tables (default: --systems); their cv runs are reused")
     p.add_argument("--folds", default=None, help="restrict cv/noise/adversarial to these folds (smoke tests)")
     p.add_argument("--results-root", default=str(runs.RESULTS_DIR))
     p.add_argument("--tables-only", action="store_true", help="only rebuild tables.md from finished results")
@@ -190,11 +192,12 @@ def main(argv: list[str]) -> int:
             out = root / "cross" / f"{train}_to_{test}" / s
             steps.append((f"cross {train}->{test} {s}", out,
                           lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta, **common)))
+    robust_systems = [s for s in (a.robustness_systems or a.systems).split(",") if s]
     if robust:
-        for s in systems:
+        for s in robust_systems:
             steps.append((f"noise {robust} {s}", root / robust / s / "noise",
                           lambda s=s: run_noise(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta, **common)))
-        for s in systems:
+        for s in robust_systems:
             steps.append((f"adversarial {robust} {s}", root / robust / s / "adversarial",
                           lambda s=s: run_adversarial(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta,
                                                       **common)))
