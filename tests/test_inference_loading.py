@@ -1,0 +1,111 @@
+"""load_model: device mapping, eval mode, and one-line errors for unusable checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from mtl_aug.inference.loading import (
+    CheckpointError,
+    expected_format,
+    load_model,
+    resolve_device,
+    save_untrained_checkpoint,
+)
+from mtl_aug.module import MTLAugModule
+
+TINY = dict(n_mels=16, enc_channels=[4, 4], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=16,
+            lstm_hidden=8, attn_dim=8, embed_dim=8, dec_hidden=16, aug_hidden=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    return save_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt", class_names=["a", "b", "c"], **TINY)
+
+
+def _assert_one_line(err: pytest.ExceptionInfo, path, *words: str) -> None:
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(str(path))
+    for w in words:
+        assert w in msg.lower(), msg
+
+
+def test_loads_on_cpu_in_eval_mode(tiny_ckpt):
+    model = load_model(tiny_ckpt, "cpu")
+    assert isinstance(model, MTLAugModule) and not model.training
+    assert next(model.parameters()).device.type == "cpu"
+    assert list(model.hparams.class_names) == ["a", "b", "c"]
+    assert model.checkpoint_format == MTLAugModule.CHECKPOINT_FORMAT == expected_format()
+    assert load_model(tiny_ckpt, "auto") is not None
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.ckpt"
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    _assert_one_line(err, path, "not found")
+
+
+@pytest.mark.parametrize("kind", ["text", "wav", "empty", "plain_dict"])
+def test_not_a_checkpoint(tmp_path, kind):
+    path = tmp_path / f"{kind}.ckpt"
+    if kind == "text":
+        path.write_text("this is not a model\n")
+    elif kind == "wav":
+        sf.write(path, np.zeros(1600, dtype=np.float32), 16000, format="WAV")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    _assert_one_line(err, path, "checkpoint")
+
+
+@pytest.mark.parametrize("fmt", [None, 999])
+def test_incompatible_or_missing_format(tiny_ckpt, tmp_path, fmt):
+    ckpt = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
+    if fmt is None:
+        del ckpt["mtl_aug_format"]
+    else:
+        ckpt["mtl_aug_format"] = fmt
+    path = tmp_path / "old.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    _assert_one_line(err, path, "mtl_aug_format", "missing" if fmt is None else "incompatible")
+
+
+def test_module_check_is_also_turned_into_one_line(tiny_ckpt, tmp_path, monkeypatch):
+    """Even if the pre-check is bypassed, the module's own on_load_checkpoint error comes out as one line."""
+    import mtl_aug.inference.loading as loading
+
+    ckpt = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
+    ckpt["mtl_aug_format"] = 999
+    path = tmp_path / "bad.ckpt"
+    torch.save(ckpt, path)
+    monkeypatch.setattr(loading, "check_format", lambda *a: None)
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    _assert_one_line(err, path, "incompatible")
+
+
+def test_cuda_request_without_gpu_is_an_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_predict_cli_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys, make_audio):
+    from mtl_aug.inference.predict import main
+
+    wav = make_audio(tmp_path / "x.wav")
+    bad = tmp_path / "bad.ckpt"
+    bad.write_text("nope")
+    assert main([str(wav), "--ckpt", str(bad), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "not a PyTorch checkpoint" in err[0]
