@@ -61,3 +61,15 @@ def synthetic_corpus(tmp_path_factory) -> dict:
         prepare(corpus, root=str(root), out_dir=str(manifest_dir), progress=False)
     env = {**os.environ, "SYNTHETIC_ROOT": str(root)}
     return {"root": Path(root), "manifest_dir": manifest_dir, "env": env, "cache_dir": base / "cache"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread: tests run beside other processes on 2 cores, where 2 spinning threads each
+    make tiny steps many times slower; results do not depend on the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

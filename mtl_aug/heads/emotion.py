@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mtl_aug.heads.blstm import MaskedBLSTM
 from mtl_aug.heads.center_loss import CenterLoss
 from mtl_aug.masking import lengths_to_mask
 
@@ -42,14 +42,7 @@ class EmotionClassifier(nn.Module):
         center_alpha: float = 0.5,
     ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(
-            in_dim,
-            lstm_hidden,
-            num_layers=lstm_layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=dropout if lstm_layers > 1 else 0.0,
-        )
+        self.lstm = MaskedBLSTM(in_dim, lstm_hidden, lstm_layers, dropout if lstm_layers > 1 else 0.0)
         self.attention = AttentionPooling(2 * lstm_hidden, attn_dim)
         self.embed = nn.Sequential(nn.Linear(2 * lstm_hidden, embed_dim), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
@@ -62,8 +55,7 @@ class EmotionClassifier(nn.Module):
 
     def forward(self, z: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         lengths = lengths.clamp(min=1)
-        packed = pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=z.size(1))
+        h = self.lstm(z, lengths)
         u, alpha = self.attention(h, lengths)
         embedding = self.embed(u)
         return self.classifier(self.dropout(embedding)), embedding, alpha
