@@ -4,19 +4,16 @@ Input: a 16 kHz (the model's ``sample_rate``) mono waveform ``wave [B, T]`` (flo
 plus ``lengths [B]`` (int64, valid samples per row). Output: ``probs [B, C]`` class probabilities
 (softmax of the emotion logits). Batch size and length are dynamic in both formats.
 
-* TorchScript (``--format torchscript``): ``torch.jit.trace`` of the model's own modules (the exact
-  ``torch.stft`` front end and the packed BLSTM). Class names and the sample rate are stored in the
-  archive as the extra file ``mtl_aug.json``.
+* TorchScript (``--format torchscript``): ``torch.jit.trace`` of the model's own modules (exact
+  ``torch.stft`` front end). Class names and the sample rate are stored in the archive as the extra
+  file ``mtl_aug.json``.
 * ONNX (``--format onnx``): the TorchScript-based ``torch.onnx.export`` (opset 17) of an export-only
-  wrapper with two substitutions, both checked for parity against the PyTorch model:
-    - the STFT is a ``conv1d`` with a windowed DFT basis (the ONNX STFT path of that exporter does
-      not take complex tensors), followed by the model's own mel filterbank;
-    - the packed BLSTM (``pack_padded_sequence`` does not export) is run as two unidirectional LSTMs
-      with the same weights, the backward one on each row reversed *within its length*, which is
-      exactly what packing computes.
-  ``dynamic_axes`` make B and T variable; class names etc. are in ``metadata_props``.
-  (``--onnx-exporter dynamo`` uses ``torch.export`` with the real STFT instead; it also works but
-  takes minutes on a small CPU.)
+  wrapper in which the STFT is a strided ``conv1d`` with a windowed DFT basis (that exporter does not
+  take the complex STFT), followed by the model's own mel filterbank; checked for parity against the
+  PyTorch model. ``dynamic_axes`` make B and T variable; class names etc. are in ``metadata_props``.
+  (``--onnx-exporter dynamo`` exports the real STFT through ``torch.export``; it works too but takes
+  minutes on a small CPU.)
+The emotion head's BLSTM needs no substitute: it runs without packing (``mtl_aug.heads.blstm``).
 
 After writing, the command reloads the file and checks it against the PyTorch model on a batch of
 two different-length inputs; it fails (exit 1) if the max probability difference is >= 1e-4.
@@ -106,68 +103,11 @@ class DFTMelSpectrogram(nn.Module):
         return self.mel_scale(self.spectrogram(wave))
 
 
-class UnpackedBLSTM(nn.Module):
-    """A ``batch_first`` bidirectional ``nn.LSTM`` over padded rows WITHOUT packing, same results.
-
-    Forward direction: a plain LSTM over the padded batch (padding comes after the valid steps, so it
-    cannot reach them). Backward direction: each row is reversed within its own length (valid steps
-    first), run through the reverse-direction weights, and reversed back. Padded outputs are zeroed,
-    like ``pad_packed_sequence``.
-    """
-
-    def __init__(self, lstm: nn.LSTM) -> None:
-        super().__init__()
-        if not (lstm.bidirectional and lstm.batch_first) or getattr(lstm, "proj_size", 0):
-            raise ValueError("UnpackedBLSTM needs a batch_first, bidirectional LSTM without projections")
-        self.forward_layers = nn.ModuleList()
-        self.backward_layers = nn.ModuleList()
-        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if lstm.bias else ())
-        for k in range(lstm.num_layers):
-            in_size = lstm.input_size if k == 0 else 2 * lstm.hidden_size
-            for suffix, layers in (("", self.forward_layers), ("_reverse", self.backward_layers)):
-                one = nn.LSTM(in_size, lstm.hidden_size, batch_first=True, bias=lstm.bias)
-                with torch.no_grad():
-                    for name in names:
-                        getattr(one, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{k}{suffix}"))
-                layers.append(one)
-
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # [1, T]
-        last = lengths.unsqueeze(1) - 1  # [B, 1]
-        valid = steps <= last
-        rev = torch.where(valid, last - steps, steps)  # index map: reverse each row within its length
-        for fw, bw in zip(self.forward_layers, self.backward_layers):
-            h_fw = fw(x)[0]
-            x_rev = torch.gather(x, 1, rev.unsqueeze(-1).expand(-1, -1, x.size(2)))
-            h_bw = bw(x_rev)[0]
-            h_bw = torch.gather(h_bw, 1, rev.unsqueeze(-1).expand(-1, -1, h_bw.size(2)))
-            x = torch.cat([h_fw, h_bw], dim=-1)
-        return x * valid.unsqueeze(-1).to(x.dtype)
-
-
-class ExportEmotionHead(nn.Module):
-    """``EmotionClassifier.forward`` (BLSTM -> attention pooling -> embedding -> logits), unpacked."""
-
-    def __init__(self, head: nn.Module) -> None:
-        super().__init__()
-        for name in ("lstm", "attention", "embed", "classifier"):
-            if not hasattr(head, name):
-                raise ValueError(f"emotion head {type(head).__name__} has no '{name}': update ExportEmotionHead")
-        self.blstm = UnpackedBLSTM(head.lstm)
-        self.attention, self.embed, self.classifier = head.attention, head.embed, head.classifier
-
-    def forward(self, z: Tensor, lengths: Tensor) -> Tensor:
-        lengths = lengths.clamp(min=1)
-        h = self.blstm(z, lengths)
-        u, _ = self.attention(h, lengths)
-        return self.classifier(self.embed(u))
-
-
 class ProbabilityModel(nn.Module):
     """``(wave [B, T], lengths [B]) -> probs [B, C]``: front end -> encoder -> emotion head -> softmax.
 
     ``portable=False`` uses the model's modules as they are (TorchScript tracing); ``portable=True``
-    swaps in the DFT-conv mel spectrogram and the unpacked BLSTM (ONNX).
+    swaps in the DFT-conv mel spectrogram (ONNX).
     """
 
     def __init__(self, model: nn.Module, portable: bool = False) -> None:
@@ -176,8 +116,7 @@ class ProbabilityModel(nn.Module):
         if portable:
             front_end = copy.deepcopy(front_end)
             front_end.mel = DFTMelSpectrogram(front_end.mel)
-            head = ExportEmotionHead(copy.deepcopy(head))
-        self.front_end, self.encoder, self.head = front_end, copy.deepcopy(encoder), head
+        self.front_end, self.encoder, self.head = front_end, copy.deepcopy(encoder), copy.deepcopy(head)
         self.portable = portable
         self.eval()
 
