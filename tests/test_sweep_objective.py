@@ -108,3 +108,35 @@ def test_unknown_dev_fold_is_reported(tmp_path):
     assert objective.check_dev_folds(resolved, ["a", "b"]) is True
     with pytest.raises(ValueError, match="c"):
         objective.check_dev_folds(resolved, ["a", "c"])
+
+
+@pytest.mark.parametrize("trainer,multi", [({"devices": 1}, False), ({"devices": 2}, True), ({"devices": "0,1"}, True),
+                                           ({"devices": [0]}, False), ({"devices": 1, "num_nodes": 2}, True),
+                                           ({"devices": "auto", "accelerator": "cpu"}, False)])
+def test_multi_process_trainers_are_detected(trainer, multi):
+    assert objective.multi_process({"trainer": trainer}) is multi
+
+
+def test_separate_fold_processes(tmp_path, monkeypatch):
+    """--fold-processes=always (auto under DDP): each dev fold is `python -m mtl_aug.sweep.objective
+    --dev-folds=<fold>` in a child, so every DDP launch starts clean; the parent averages and logs."""
+    calls = []
+
+    def fake_call(cmd, env):
+        calls.append(cmd)
+        fold = next(a for a in cmd if a.startswith("--dev-folds=")).split("=", 1)[1]
+        result = Path(next(a for a in cmd if a.startswith("--result=")).split("=", 1)[1])
+        result.write_text(json.dumps({"folds": {fold: {"03": 0.2, "08": 0.4}[fold]}, "epochs": {fold: 3},
+                                      "val_speakers": {fold: ["x"]}}))
+        assert objective.RESULT_ENV not in env
+        return 0
+
+    monkeypatch.setattr("subprocess.call", fake_call)
+    monkeypatch.setenv(objective.RESULT_ENV, str(tmp_path / "r.json"))
+    assert objective.main(["--dev-folds=03,08", "--base-config=b.yaml", "--model.w_aug=0.3", "--no-wandb",
+                           "--fold-processes=always", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["val_uar_mean"] == pytest.approx(0.3)
+    assert len(calls) == 2
+    child = calls[0]
+    assert child[1:3] == ["-m", "mtl_aug.sweep.objective"] and "--fold-processes=never" in child
+    assert "--no-wandb" in child and child[-2:] == ["--config=b.yaml", "--model.w_aug=0.3"]

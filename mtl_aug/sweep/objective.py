@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep each fold's best checkpoint (default: deleted once its score is read)")
     p.add_argument("--no-wandb", action="store_true", help="never log to W&B")
+    p.add_argument("--fold-processes", choices=("auto", "always", "never"), default="auto",
+                   help="train each dev fold in its own process (auto: when the trainer runs on several devices "
+                        "or nodes, so every DDP launch starts clean; else in this process)")
     p.add_argument("--check", action="store_true",
                    help="only parse the flags with LightningCLI (for every dev fold) and exit")
     return p
@@ -163,6 +166,46 @@ def lookup(config: dict, dotted: str) -> Any:
             raise KeyError(dotted)
         node = node[part]
     return node
+
+
+def multi_process(resolved: dict) -> bool:
+    """Whether the resolved trainer config launches several processes (DDP over devices or nodes)."""
+    t = resolved.get("trainer") or {}
+    if int(t.get("num_nodes") or 1) > 1:
+        return True
+    devices = t.get("devices", "auto")
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    if devices in ("auto", -1, "-1"):
+        import torch
+
+        return t.get("accelerator") not in ("cpu",) and torch.cuda.device_count() > 1
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()]) > 1
+    try:
+        return int(devices) > 1
+    except (TypeError, ValueError):
+        return False
+
+
+def train_fold_in_process(opts: argparse.Namespace, common: list[str], fold: str,
+                          out_dir: Path) -> tuple[float, dict, bool]:
+    """One dev fold as ``python -m mtl_aug.sweep.objective --dev-folds=<fold>`` in a child process (a clean
+    DDP launch per fold); returns what ``train_fold`` returns, read from the child's result file."""
+    import subprocess
+
+    result_file = out_dir / f"fold_{fold}.result.json"
+    result_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "mtl_aug.sweep.objective", f"--dev-folds={fold}", f"--result={result_file}",
+           f"--out={out_dir}", "--fold-processes=never", "--no-wandb",
+           *(["--keep-checkpoints"] if opts.keep_checkpoints else []), *common]
+    env = {k: v for k, v in os.environ.items() if k != RESULT_ENV}
+    code = subprocess.call(cmd, env=env)
+    if code != 0 or not result_file.exists():
+        raise RuntimeError(f"dev fold {fold}: training process failed (exit {code})")
+    child = json.loads(result_file.read_text())
+    return float(child["folds"][fold]), {"epochs": child["epochs"][fold],
+                                         "fold_info": {"val": child["val_speakers"].get(fold, [])}}, True
 
 
 def wandb_active(opts: argparse.Namespace) -> bool:
@@ -265,9 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     epochs: dict[str, int] = {}
     val_speakers: dict[str, list[str]] = {}
     zero = True
+    separate = opts.fold_processes == "always"
+    if opts.fold_processes == "auto":
+        separate = multi_process(check_cli_args(fold_args(common, opts.folds[0], out_dir)))
     for fold in opts.folds:
         t0 = time.time()
-        score, result, zero = train_fold(fold_args(common, fold, out_dir), opts.keep_checkpoints)
+        if separate:
+            score, result, zero = train_fold_in_process(opts, common, fold, out_dir)
+        else:
+            score, result, zero = train_fold(fold_args(common, fold, out_dir), opts.keep_checkpoints)
         folds[fold] = score
         val_speakers[fold] = list(result.get("fold_info", {}).get("val", []))
         epochs[fold] = int(result.get("epochs") or 0)
