@@ -186,3 +186,26 @@ def test_online_creates_the_sweep_with_wandb_and_prints_the_agent_command(fake, 
     assert runner.main([str(path), "--online", "--count", "5"]) == 0
     assert (tmp_path / "wandb_args").read_text().split() == ["sweep", str(path)]
     assert "wandb agent --count 5 me/mtl-aug/abc123" in capsys.readouterr().out
+
+
+def test_metric_read_from_the_offline_wandb_run_when_no_result_file(tmp_path, monkeypatch):
+    """A program that only logs to W&B (e.g. `val/uar` through a WandbLogger): the runner reads the last
+    value logged under the metric's name from the trial's offline run, as W&B's run summary would."""
+    prog = tmp_path / "wb.py"
+    prog.write_text(textwrap.dedent('''
+        import sys, wandb
+        x = float(sys.argv[1].split("=", 1)[1])
+        run = wandb.init(project="t")
+        for epoch in range(3):
+            wandb.log({"val/uar": x / (3 - epoch)})
+        wandb.finish()
+    '''))
+    cfg = {"name": "wb", "program": str(prog), "method": "grid", "metric": {"name": "val/uar", "goal": "maximize"},
+           "command": ["${env}", "${interpreter}", "${program}", "${args}"], "parameters": {"x": {"values": [0.3, 0.6]}}}
+    path = tmp_path / "wb.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out)]) == 0
+    board = _leaderboard(out)
+    assert [(r["x"], float(r["val/uar"])) for r in board] == [("0.6", 0.6), ("0.3", 0.3)]
+    assert all(r["wandb_run"] for r in board)

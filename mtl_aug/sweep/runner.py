@@ -136,8 +136,28 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
         lines.append("| " + " | ".join(cells) + " |")
     if rows and rows[0]["status"] == "ok":
         lines += ["", "Best flags: `" + " ".join(flags(rows[0]["params"])) + "`"]
+        report = cv_command(sweep, rows[0]["params"])
+        if report:
+            lines += ["", f"Final numbers, every fold: `{report}`"]
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def cv_command(sweep: Sweep, params: dict) -> str | None:
+    """The cross-validation command that reports ``params`` (when the sweep's command names the corpus and
+    system configs), into its own results folder so the untuned results stay."""
+    cmd = [str(c) for c in sweep.command]
+    found = {}
+    for kind in ("corpora", "systems"):
+        for c in cmd:
+            m = re.search(rf"experiments/{kind}/([\w-]+)\.yaml$", c)
+            if m:
+                found[kind] = m.group(1)
+    if len(found) < 2:
+        return None
+    corpus, system = found["corpora"], found["systems"]
+    return (f"python -m mtl_aug cv --corpus {corpus} --system {system} "
+            f"--out experiments/results/{corpus}/{system}_{sweep.name} -- " + " ".join(flags(params)))
 
 
 # -- one trial -------------------------------------------------------------------------------------
@@ -374,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"leaderboard: {md_path} and {csv_path}")
     if best["status"] == "ok":
         print(f"best: trial {best['trial']} {sweep.metric}={best['metric']:.4f}  " + " ".join(flags(best["params"])))
+        if cv_command(sweep, best["params"]):
+            print(f"report it over every fold: {cv_command(sweep, best['params'])}")
     if any(t.get("wandb_dir") for t in state["trials"]):
         print(f"W&B offline runs (group '{sweep.name}'): upload later with "
               f"`wandb sync {out}/trials/*/wandb/offline-run-*`")
