@@ -1,0 +1,293 @@
+"""``python -m mtl_aug pretrained --corpus <name>``: the release model of a corpus, with a model card.
+
+    python -m mtl_aug pretrained --corpus emodb [--system mtl_aug] [--max-epochs N] [--seed 0] \
+        [--out pretrained/emodb] [-- <LightningCLI flags>]
+
+Trains ``--system`` (default ``mtl_aug``) on ALL speakers of the corpus with the same configuration
+files and code path as every other number of the project (``make_cli`` + ``run_training``, configs
+``experiments/base.yaml`` + ``corpora/<corpus>.yaml`` + ``systems/<system>.yaml``) and
+``--data.fold=all``: every speaker trains except the first fold's validation speakers, which select
+the best epoch (validation UAR) and stop training early. There is no test split: the model's expected
+accuracy on unseen speakers is the cross-validated UAR of the evaluation suite
+(``experiments/results/<corpus>/<system>/summary.json``, written by ``make cv``), copied into the card
+when present.
+
+Writes into ``--out``: ``model.ckpt`` (the best epoch, without optimizer state; load it with
+``mtl_aug.inference.loading.load_model`` or ``python -m mtl_aug predict ... --ckpt``), ``config.yaml``
+(the full resolved training configuration), ``MODEL_CARD.md`` and ``model_card.json`` (provenance:
+config, corpus + manifest sha256, protocol, cross-validated UAR, date, git commit, versions), and the
+training logs under ``run/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+RESULTS_DIR = Path("experiments/results")
+CARD_JSON = "model_card.json"
+CARD_MD = "MODEL_CARD.md"
+CHECKPOINT_NAME = "model.ckpt"
+# kept in the release checkpoint; the optimizer/scheduler/loop state is for resuming training only
+RELEASE_KEYS = ("state_dict", "hyper_parameters", "hparams_name", "datamodule_hyper_parameters",
+                "datamodule_hparams_name", "mtl_aug_format", "mtl_aug_version", "pytorch-lightning_version",
+                "epoch", "global_step")
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR) -> dict:
+    """The cross-validated UAR of ``system`` on ``corpus`` from the evaluation suite, if it was run."""
+    path = Path(results_dir) / corpus / system / "summary.json"
+    how = f"not yet measured: run `make cv CORPUS={corpus} SYSTEM={system}` (writes {path})"
+    if not path.exists():
+        return {"measured": False, "text": how, "summary": str(path)}
+    try:
+        s = json.loads(path.read_text())
+        uar = s["uar"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return {"measured": False, "text": f"unreadable {path} ({err}); {how}", "summary": str(path)}
+
+    def pct(stat) -> str | None:
+        if not isinstance(stat, dict) or stat.get("mean") is None:
+            return None
+        return f"{100 * stat['mean']:.1f} ± {100 * stat.get('std', 0.0):.1f} %"
+
+    seeds = s.get("seeds") or []
+    text = f"UAR {pct(uar)} (mean ± std over {len(seeds)} seed(s) of the fold-mean UAR"
+    if pct(s.get("pooled_uar")):
+        text += f"; pooled {pct(s.get('pooled_uar'))}"
+    text += f"), protocol: {s.get('protocol', '?')}"
+    return {"measured": True, "text": text, "summary": str(path), "uar": uar, "pooled_uar": s.get("pooled_uar"),
+            "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
+            "protocol": s.get("protocol"), "git_commit": s.get("git_commit"), "date": s.get("date")}
+
+
+def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs: int | None = None,
+                  manifest_dir: str = "data_manifests", extra: Sequence[str] = ()) -> list[str]:
+    from mtl_aug.evaluation.runs import config_args
+
+    run_dir = out / "run"
+    args = config_args(corpus, system) + [
+        "--data.fold=all",
+        f"--data.manifest_dir={manifest_dir}",
+        f"--seed_everything={seed}", f"--model.seed={seed}", f"--data.seed={seed}",
+        f"--trainer.default_root_dir={run_dir}",
+        f"--trainer.logger.init_args.save_dir={run_dir}",
+    ]
+    if max_epochs is not None:
+        args.append(f"--trainer.max_epochs={max_epochs}")
+    return args + list(extra)
+
+
+def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Copy a training checkpoint without optimizer/loop state (smaller; loads the same for inference)."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)  # our own training output
+    slim = {k: ckpt[k] for k in RELEASE_KEYS if k in ckpt}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, dst)
+    return dst
+
+
+def protocol_text(corpus: str, fold_info: dict) -> str:
+    return (f"{corpus}: trained on all speakers except the validation speakers of the first fold "
+            f"({', '.join(map(str, fold_info.get('val', [])))}); {fold_info.get('n_train', '?')} training "
+            f"utterances from {len(fold_info.get('train', []))} speakers, {fold_info.get('n_val', '?')} validation "
+            f"utterances select the best epoch (validation UAR). No test split: see the cross-validated UAR.")
+
+
+def build_card(*, corpus: str, system: str, result: dict, config_text: str, args: list[str], ckpt: Path,
+               manifest: Path, folds: Path, class_names: list[str], hparams: dict, results_dir: str | Path,
+               max_epochs: int | None, seed: int, checkpoint_format=None) -> dict:
+    import lightning
+    import torch
+
+    from mtl_aug import __version__
+    from mtl_aug.evaluation.runs import git_commit, machine
+
+    commit, dirty = git_commit()
+    fold_info = result.get("fold_info") or {}
+    return {
+        "name": f"mtl-aug {system} {corpus}",
+        "corpus": corpus,
+        "system": system,
+        "class_names": class_names,
+        "sample_rate": int(hparams.get("sample_rate", 16000)),
+        "checkpoint": {"file": ckpt.name, "sha256": sha256_file(ckpt), "best_epoch_path": result.get("best_checkpoint"),
+                       "mtl_aug_format": checkpoint_format},
+        "data": {"manifest": str(manifest), "manifest_sha256": sha256_file(manifest),
+                 "folds": str(folds), "folds_sha256": sha256_file(folds) if folds.exists() else None,
+                 "train_speakers": fold_info.get("train"), "val_speakers": fold_info.get("val"),
+                 "n_train": fold_info.get("n_train"), "n_val": fold_info.get("n_val")},
+        "protocol": protocol_text(corpus, fold_info),
+        "training": {"epochs": result.get("epochs"), "max_epochs": max_epochs, "seed": seed,
+                     "best_val_uar": result.get("best_val_uar"),
+                     "best_val_uar_note": "on the validation speakers that chose the epoch: optimistic, not a test score",
+                     "command": "python -m mtl_aug pretrained " + " ".join(
+                         [f"--corpus {corpus}", f"--system {system}"] + ([f"--max-epochs {max_epochs}"] if max_epochs else [])
+                         + ([f"--seed {seed}"] if seed else [])),
+                     "lightning_args": args},
+        "cross_validated": cv_result(corpus, system, results_dir),
+        "config": config_text,
+        "hyper_parameters": hparams,
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "mtl_aug_version": __version__,
+        "torch_version": torch.__version__,
+        "lightning_version": lightning.__version__,
+        "machine": machine(),
+    }
+
+
+def card_markdown(card: dict) -> str:
+    cv = card["cross_validated"]
+    t = card["training"]
+    d = card["data"]
+    best = t.get("best_val_uar")
+    lines = [
+        f"# Model card: {card['name']}",
+        "",
+        f"Speech emotion recognition, {len(card['class_names'])} classes ({', '.join(card['class_names'])}), "
+        f"input: mono audio resampled to {card['sample_rate']} Hz. MTL-AUG (Latif et al., IEEE TAC 2022) "
+        f"system `{card['system']}`.",
+        "",
+        "## Expected accuracy on unseen speakers",
+        "",
+        f"Cross-validated: {cv['text']}.",
+        "",
+        f"Best validation UAR of this model: {'–' if best is None else f'{100 * best:.1f} %'} "
+        f"({t['best_val_uar_note']}).",
+        "",
+        "## Training data and protocol",
+        "",
+        f"- Corpus: `{card['corpus']}`, manifest `{d['manifest']}` sha256 `{d['manifest_sha256']}`"
+        + (f", folds sha256 `{d['folds_sha256']}`" if d.get("folds_sha256") else ""),
+        f"- Protocol: {card['protocol']}",
+        f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), seed {t['seed']}",
+        f"- Reproduce: `{t['command']}` at git commit `{card['git_commit']}`"
+        + (" (working tree had uncommitted changes)" if card.get("git_dirty") else ""),
+        "",
+        "## Files",
+        "",
+        f"- `{card['checkpoint']['file']}` sha256 `{card['checkpoint']['sha256']}`",
+        "- `config.yaml`: the full resolved training configuration (also in `model_card.json`)",
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"python -m mtl_aug predict my_recordings/ --ckpt {card['checkpoint']['file']} --csv predictions.csv",
+        f"python -m mtl_aug export --ckpt {card['checkpoint']['file']} --format onnx --out model.onnx",
+        "```",
+        "",
+        "## Limitations",
+        "",
+        "- Acted emotions of one corpus: accuracy drops on other languages, recording conditions and "
+        "spontaneous speech (see the cross-corpus results of the evaluation suite).",
+        f"- A {len(card['class_names'])}-way decision over the listed classes only; every input gets one of them "
+        "(no \"other\" or \"no speech\" class).",
+        "- Not for decisions about individuals (hiring, health, law enforcement).",
+        "",
+        "## Provenance",
+        "",
+        f"- Date: {card['date']}",
+        f"- mtl_aug {card['mtl_aug_version']}, torch {card['torch_version']}, lightning {card['lightning_version']}",
+        f"- Machine: {card['machine']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(out: Path, card: dict) -> tuple[Path, Path]:
+    j = out / CARD_JSON
+    j.write_text(json.dumps(card, indent=1, default=str) + "\n")
+    m = out / CARD_MD
+    m.write_text(card_markdown(card))
+    return j, m
+
+
+def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None = None, max_epochs: int | None = None,
+                    seed: int = 0, manifest_dir: str = "data_manifests", extra: Sequence[str] = (),
+                    results_dir: str | Path = RESULTS_DIR) -> dict:
+    """Train the release model and write checkpoint + config + model card; returns the card."""
+    from mtl_aug.data.datamodule import manifest_paths
+    from mtl_aug.inference.loading import load_model
+    from mtl_aug.training import make_cli, run_training
+
+    out = Path(out or Path("pretrained") / corpus)
+    manifest, folds = manifest_paths(corpus, manifest_dir)  # fails early with "run make prepare"
+    if (out / "run").exists():
+        shutil.rmtree(out / "run")  # a previous release run: its checkpoints must not be picked up
+    out.mkdir(parents=True, exist_ok=True)
+    args = training_args(corpus, system, out, seed, max_epochs, manifest_dir, extra)
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    cli = make_cli(args, run=False)
+    result = run_training(cli, test=False)
+    best = result.get("best_checkpoint")
+    if not best:
+        raise RuntimeError("training produced no checkpoint (is a ModelCheckpoint callback configured?)")
+    ckpt = release_checkpoint(best, out / CHECKPOINT_NAME)
+    model = load_model(ckpt, "cpu")  # the release file must load through the inference path
+    config_file = Path(cli.trainer.log_dir or out / "run") / "config.yaml"
+    config_text = config_file.read_text() if config_file.exists() else cli.parser.dump(cli.config)
+    (out / "config.yaml").write_text(config_text)
+    card = build_card(corpus=corpus, system=system, result=result, config_text=config_text, args=args, ckpt=ckpt,
+                      manifest=manifest, folds=folds, class_names=[str(c) for c in model.hparams.class_names],
+                      hparams=dict(model.hparams), results_dir=results_dir, max_epochs=max_epochs, seed=seed,
+                      checkpoint_format=model.checkpoint_format)
+    write_card(out, card)
+    return card
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtl_aug pretrained", description=__doc__.split("\n")[0],
+                                epilog="Flags after -- go to LightningCLI unchanged (e.g. -- --trainer.accelerator=gpu).")
+    p.add_argument("--corpus", required=True, help="prepared corpus (data_manifests/<corpus>/)")
+    p.add_argument("--system", default="mtl_aug", help="experiments/systems/<system>.yaml (default mtl_aug)")
+    p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output folder (default pretrained/<corpus>)")
+    p.add_argument("--manifest-dir", default="data_manifests")
+    p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where `make cv` wrote its summaries")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    a = build_parser().parse_args(own)
+    try:
+        card = make_pretrained(a.corpus, a.system, a.out, a.max_epochs, a.seed, a.manifest_dir, extra, a.results_dir)
+    except FileNotFoundError as err:
+        print(f"pretrained: error: {err}", file=sys.stderr)
+        return 1
+    out = Path(a.out or Path("pretrained") / a.corpus)
+    best = card["training"]["best_val_uar"]
+    print(f"release model: {out / CHECKPOINT_NAME} (best val UAR {'–' if best is None else f'{best:.4f}'}, "
+          f"{card['training']['epochs']} epochs)")
+    print(f"model card: {out / CARD_MD}, {out / CARD_JSON}")
+    print(f"cross-validated: {card['cross_validated']['text']}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""`python -m mtl_aug pretrained`: release model on all speakers + model card (tiny, 1 epoch of 2 batches)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mtl_aug.inference import pretrained
+from mtl_aug.inference.loading import load_model
+
+pytestmark = pytest.mark.slow
+
+TINY_MODEL = ["--model.enc_channels=[4,8]", "--model.enc_time_pool=[1,2]", "--model.enc_freq_pool=[2,2]",
+              "--model.enc_out_dim=16", "--model.lstm_hidden=8", "--model.attn_dim=8", "--model.embed_dim=8",
+              "--model.dec_hidden=16", "--model.aug_hidden=8"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from mtl_aug.data import prepare, synthetic
+
+    tmp = tmp_path_factory.mktemp("pre")
+    synth, manifests = tmp / "synth", tmp / "manifests"
+    assert synthetic.main(["--root", str(synth), "--n-speakers", "4", "--utts-per-emotion", "2",
+                           "--n-unlabelled", "4", "--min-seconds", "1.0", "--max-seconds", "1.2"]) == 0
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SYNTHETIC_ROOT", str(synth))
+    for name in ("synthetic", "synthetic_unlabelled"):
+        assert prepare.main([name, "--root", str(synth), "--out-dir", str(manifests), "--no-progress"]) == 0
+    yield {"tmp": tmp, "manifests": manifests}
+    mp.undo()
+
+
+def test_release_model_and_model_card(corpus, capsys):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tmp = corpus["tmp"]
+    results = tmp / "results"
+    summary = results / "synthetic" / "mtl_aug" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"uar": {"mean": 0.6123, "std": 0.021}, "pooled_uar": {"mean": 0.6, "std": 0.02},
+                                   "seeds": [0, 1, 2], "n_runs": 12, "protocol": "synthetic, LOSO (4 folds)"}))
+    out = tmp / "release"
+    try:
+        rc = pretrained.main(["--corpus", "synthetic", "--max-epochs", "1", "--out", str(out),
+                              "--manifest-dir", str(corpus["manifests"]), "--results-dir", str(results), "--",
+                              "--trainer.limit_train_batches=2", "--trainer.enable_progress_bar=false",
+                              f"--data.cache_dir={tmp / 'cache'}", *TINY_MODEL])
+    finally:
+        torch.set_num_threads(n)
+    assert rc == 0
+    for name in ("model.ckpt", "config.yaml", "MODEL_CARD.md", "model_card.json"):
+        assert (out / name).is_file(), name
+    model = load_model(out / "model.ckpt", "cpu")  # loads through the inference path
+    assert "optimizer_states" not in torch.load(out / "model.ckpt", weights_only=True)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["corpus"] == "synthetic" and card["system"] == "mtl_aug"
+    assert card["class_names"] == list(model.hparams.class_names)
+    assert len(card["data"]["manifest_sha256"]) == 64 and len(card["checkpoint"]["sha256"]) == 64
+    assert card["data"]["val_speakers"] and set(card["data"]["val_speakers"]).isdisjoint(card["data"]["train_speakers"])
+    assert len(card["data"]["train_speakers"]) + len(card["data"]["val_speakers"]) == 4  # all speakers used
+    assert "--data.fold=all" in card["training"]["lightning_args"]
+    assert card["cross_validated"]["measured"] and "61.2 ± 2.1 %" in card["cross_validated"]["text"]
+    for key in ("date", "git_commit", "mtl_aug_version", "torch_version", "config", "protocol"):
+        assert card[key], key
+    assert "fold: all" in card["config"] and "enc_out_dim: 16" in card["config"]
+    md = (out / "MODEL_CARD.md").read_text()
+    assert "61.2 ± 2.1 %" in md and card["git_commit"] in md and card["data"]["manifest_sha256"] in md
+
+
+def test_cv_result_missing_and_present(tmp_path):
+    missing = pretrained.cv_result("emodb", "mtl_aug", tmp_path)
+    assert not missing["measured"] and "not yet measured: run `make cv CORPUS=emodb SYSTEM=mtl_aug`" in missing["text"]
+    p = tmp_path / "emodb" / "mtl_aug" / "summary.json"
+    p.parent.mkdir(parents=True)
+    p.write_text("{torn")
+    assert not pretrained.cv_result("emodb", "mtl_aug", tmp_path)["measured"]
+    p.write_text(json.dumps({"uar": {"mean": 0.8, "std": 0.0}, "seeds": [0], "protocol": "emodb, LOSO"}))
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path)
+    assert got["measured"] and got["text"].startswith("UAR 80.0 ± 0.0 %") and "emodb, LOSO" in got["text"]
+
+
+def test_unprepared_corpus_fails_with_a_hint(tmp_path, capsys):
+    assert pretrained.main(["--corpus", "synthetic", "--manifest-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "make prepare" in capsys.readouterr().err
