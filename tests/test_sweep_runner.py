@@ -149,9 +149,10 @@ def test_bayes_falls_back_to_random_with_a_warning(fake, tmp_path, capsys):
     assert captured.out.count("trial ") == 2
 
 
-def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path):
-    """Kill the runner (Ctrl-C) during trial 2: trial 1 stays done, trial 2 is not recorded; the rerun
-    does trial 2 and 3 only."""
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, how):
+    """Interrupt the runner during trial 2 (Ctrl-C to the process group, or SIGTERM to the runner alone):
+    trial 1 stays done, trial 2 is stopped and not recorded; the rerun does trial 2 and 3 only."""
     path = fake({"x": {"values": [1, 2, 4]}})
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out)]
@@ -162,9 +163,21 @@ def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path):
     while time.time() < deadline and len(fake.calls()) < 2:
         time.sleep(0.2)
     assert len(fake.calls()) == 2, "trial 2 did not start"
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the runner and its trial
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the runner and its trial
+    else:
+        proc.terminate()  # the runner only: it stops its trial itself
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, output
+    for _ in range(50):  # the trial was stopped with the runner: nothing left in its process group
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the interrupted trial kept running")
     state = json.loads((out / "state.json").read_text())
     assert [t["trial"] for t in state["trials"]] == [1]
     rerun = subprocess.run(cmd, cwd=REPO, env={k: v for k, v in env.items() if k != "SLOW_X"},

@@ -26,8 +26,10 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -181,9 +183,10 @@ def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int, threads: int
 def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float | None = None, verbose: bool = False,
               threads: int | None = None) -> dict:
     trial_dir = out / "trials" / f"{index:03d}"
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    if trial_dir.exists():  # an interrupted or retried trial: start clean (no stale result or offline run)
+        shutil.rmtree(trial_dir)
+    trial_dir.mkdir(parents=True)
     result_file = trial_dir / "result.json"
-    result_file.unlink(missing_ok=True)
     cmd = sweep.render(params, interpreter=sys.executable, json_file=trial_dir / "args.json")
     env = trial_env(sweep, out, trial_dir, index, threads)
     record: dict[str, Any] = {"trial": index, "params": params, "metric": None, "status": "failed",
@@ -294,8 +297,22 @@ def create_online(sweep_path: Path, sweep: Sweep, count: int | None) -> int:
 
 
 # -- main ------------------------------------------------------------------------------------------
+def _terminate(signum, frame):  # SIGTERM (a killed job) stops the running trial too, like Ctrl-C
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     sweep_path = Path(args.sweep)
     try:
