@@ -168,7 +168,9 @@ def export_metadata(model: nn.Module, ckpt: str | Path | None, fmt: str) -> dict
 def read_torchscript(path: str | Path, map_location: str = "cpu"):
     """``(scripted module, metadata dict)`` of an exported TorchScript file."""
     extra = {METADATA_FILE: ""}
-    module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
+        module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
     return module, json.loads(extra[METADATA_FILE] or "{}")
 
 
@@ -209,7 +211,9 @@ def export_torchscript(model: nn.Module, out: str | Path, ckpt: str | Path | Non
         warnings.simplefilter("ignore")  # TracerWarnings about shape-to-int conversions; parity is checked
         traced = torch.jit.trace(wrapper, (wave, lengths), check_trace=False)
     meta = export_metadata(model, ckpt, "torchscript")
-    torch.jit.save(traced, str(out), _extra_files={METADATA_FILE: json.dumps(meta)})
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream (documented); ONNX is the alternative
+        warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
+        torch.jit.save(traced, str(out), _extra_files={METADATA_FILE: json.dumps(meta)})
     return out
 
 
