@@ -65,7 +65,7 @@ def test_metric_names_are_the_ones_logged():
     # val_uar_mean: logged by the objective with wandb.log under that exact name (checked on a real
     # offline run in test_sweep_objective.py) and written to its result file
     assert objective.METRIC == "val_uar_mean"
-    assert "wandb.log({METRIC:" in inspect.getsource(objective.log_to_wandb)
+    assert "wandb.log({METRIC:" in inspect.getsource(objective.report_to_wandb)
 
 
 def test_check_rejects_what_wandb_or_lightning_would():

@@ -140,3 +140,28 @@ def test_separate_fold_processes(tmp_path, monkeypatch):
     child = calls[0]
     assert child[1:3] == ["-m", "mtl_aug.sweep.objective"] and "--fold-processes=never" in child
     assert "--no-wandb" in child and child[-2:] == ["--config=b.yaml", "--model.w_aug=0.3"]
+
+
+def test_a_failed_trial_marks_its_wandb_run_failed(tmp_path, monkeypatch):
+    def boom(args, keep):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(objective, "train_fold", boom)
+    for k, v in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        objective.main(["--dev-folds=03", "--out", str(tmp_path / "t"), "--result", str(tmp_path / "r.json")])
+    assert not (tmp_path / "r.json").exists()
+    (run_dir,) = wandb_offline.offline_runs(tmp_path / "wandb")
+    exits = [r.exit.exit_code for r in wandb_offline.records(wandb_offline.run_file(run_dir))
+             if r.WhichOneof("record_type") == "exit"]
+    assert exits == [1]
+    assert not [r for r in wandb_offline.history(run_dir) if objective.METRIC in r]
+
+
+def test_ddp_children_do_not_open_a_wandb_run(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert not objective.rank_zero_env()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert objective.rank_zero_env()

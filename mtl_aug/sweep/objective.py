@@ -188,7 +188,7 @@ def multi_process(resolved: dict) -> bool:
         return False
 
 
-def train_fold_in_process(opts: argparse.Namespace, common: list[str], fold: str,
+def train_fold_in_child(opts: argparse.Namespace, common: list[str], fold: str,
                           out_dir: Path) -> tuple[float, dict, bool]:
     """One dev fold as ``python -m mtl_aug.sweep.objective --dev-folds=<fold>`` in a child process (a clean
     DDP launch per fold); returns what ``train_fold`` returns, read from the child's result file."""
@@ -248,21 +248,30 @@ def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bo
     return float(score), result, zero
 
 
-def log_to_wandb(opts: argparse.Namespace, summary: dict, config: dict) -> dict:
+def start_wandb(opts: argparse.Namespace, common: list[str]):
+    """The trial's W&B run, started before training so it shows (and is marked crashed) like any run.
+    Mode, project, group and name come from the environment (agent or offline runner)."""
     import wandb
 
-    sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
-    run = wandb.init(project=os.environ.get("WANDB_PROJECT") or "mtl-aug", job_type="sweep-trial",
-                     config=config if not sweep else {"objective": config["objective"]})
-    try:
-        # the sweep's metric, logged exactly once for the trial, with the per-fold values beside it
-        wandb.log({METRIC: summary[METRIC], "val_uar_std": summary["val_uar_std"],
-                   **{f"val_uar/{fold}": v for fold, v in summary["folds"].items()}})
-        run.summary["dev_folds"] = list(summary["folds"])
-        info = {"id": run.id, "dir": str(Path(run.dir).parent), "mode": str(run.settings.mode)}
-    finally:
-        wandb.finish()
-    return info
+    config = {"objective": {"dev_folds": opts.folds, "base_config": opts.base_config}}
+    if not os.environ.get("WANDB_SWEEP_ID"):  # under an agent the sweep's parameters are the config already
+        config.update(overrides(common))
+    return wandb.init(project=os.environ.get("WANDB_PROJECT") or "mtl-aug", job_type="sweep-trial", config=config)
+
+
+def report_to_wandb(run, summary: dict) -> dict:
+    import wandb
+
+    # the sweep's metric, logged exactly once for the trial, with the per-fold values beside it
+    wandb.log({METRIC: summary[METRIC], "val_uar_std": summary["val_uar_std"],
+               **{f"val_uar/{fold}": v for fold, v in summary["folds"].items()}})
+    run.summary["dev_folds"] = list(summary["folds"])
+    return {"id": run.id, "dir": str(Path(run.dir).parent), "mode": str(run.settings.mode)}
+
+
+def rank_zero_env() -> bool:
+    """False in the processes a DDP launcher starts for ranks > 0 (they must not open a W&B run)."""
+    return all(os.environ.get(k, "0") == "0" for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -303,6 +312,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"objective: LightningCLI accepts the flags; dev folds {','.join(opts.folds)}"
               + ("" if known else " (corpus not prepared here: folds not checked)"))
         return 0
+    run = start_wandb(opts, common) if wandb_active(opts) and rank_zero_env() else None
+    try:
+        summary = train_dev_folds(opts, common, out_dir)
+        if summary is not None and run is not None:
+            summary["wandb"] = report_to_wandb(run, summary)
+    except BaseException:
+        if run is not None:
+            import wandb
+
+            wandb.finish(exit_code=1)
+            wandb.teardown()
+        raise
+    if run is not None:
+        import wandb
+
+        wandb.finish()
+        wandb.teardown()  # waits for W&B's service to write everything (finish alone may return earlier)
+    if summary is None:  # DDP rank > 0: rank 0 reports
+        return 0
+    result_path = opts.result or os.environ.get(RESULT_ENV)
+    if result_path:
+        write_json(Path(result_path), summary)
+    print(f"objective: {METRIC} = {summary[METRIC]:.4f} over folds {','.join(opts.folds)} "
+          f"(std {summary['val_uar_std']:.4f}, {summary['time_s']:.1f} s)", flush=True)
+    return 0
+
+
+def train_dev_folds(opts: argparse.Namespace, common: list[str], out_dir: Path) -> dict | None:
+    """Train every dev fold; the summary (mean/std/per-fold validation UAR), or None off rank 0."""
     started = time.time()
     folds: dict[str, float] = {}
     epochs: dict[str, int] = {}
@@ -314,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     for fold in opts.folds:
         t0 = time.time()
         if separate:
-            score, result, zero = train_fold_in_process(opts, common, fold, out_dir)
+            score, result, zero = train_fold_in_child(opts, common, fold, out_dir)
         else:
             score, result, zero = train_fold(fold_args(common, fold, out_dir), opts.keep_checkpoints)
         folds[fold] = score
@@ -322,25 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         epochs[fold] = int(result.get("epochs") or 0)
         if zero:
             print(f"objective: fold {fold}: best val UAR {score:.4f} ({time.time() - t0:.1f} s)", flush=True)
-    if not zero:  # DDP: rank 0 reports
-        return 0
+    if not zero:
+        return None
     values = list(folds.values())
-    summary: dict[str, Any] = {
+    return {
         METRIC: statistics.fmean(values),
         "val_uar_std": statistics.stdev(values) if len(values) > 1 else 0.0,
         "folds": folds, "epochs": epochs, "dev_folds": opts.folds, "val_speakers": val_speakers, "args": common,
         "out_dir": str(out_dir), "time_s": round(time.time() - started, 2),
     }
-    if wandb_active(opts):
-        config = {"objective": {"dev_folds": opts.folds, "base_config": opts.base_config}, **overrides(common)}
-        summary["wandb"] = log_to_wandb(opts, summary, config)
-    result_path = opts.result or os.environ.get(RESULT_ENV)
-    if result_path:
-        write_json(Path(result_path), summary)
-    print(f"objective: {METRIC} = {summary[METRIC]:.4f} over folds {','.join(opts.folds)} "
-          f"(std {summary['val_uar_std']:.4f}, {summary['time_s']:.1f} s)", flush=True)
-    return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

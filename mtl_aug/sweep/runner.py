@@ -221,6 +221,7 @@ def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float 
         value = result.get(sweep.metric)
         source = str(result_file)
         if value is None and runs:  # no result file: what the trial logged to W&B (last value, as W&B does)
+            wandb_offline.wait_complete(runs[-1])
             value, source = wandb_offline.last_value(runs[-1], sweep.metric), str(runs[-1])
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             record.update(metric=float(value), status="ok", metric_source=source)
@@ -371,7 +372,8 @@ def _main(argv: list[str]) -> int:
                       "fingerprint": sweep.fingerprint(), "method": sweep.method, "seed": seed,
                       "metric": sweep.metric, "goal": sweep.goal, "trials": []}
     done = {t["trial"]: t for t in state["trials"]}
-    print(f"sweep {sweep.name}: {len(plan)} trial(s) ({method}{'' if method == 'grid' else f', seed {seed}'}), "
+    kind = {"grid": "grid", "random": f"random, seed {seed}", "bayes": f"random draws for bayes, seed {seed}"}[method]
+    print(f"sweep {sweep.name}: {len(plan)} trial(s) ({kind}), "
           f"metric {sweep.metric} ({sweep.goal}), out {out}")
     failures = 0
     for i, params in enumerate(plan, 1):

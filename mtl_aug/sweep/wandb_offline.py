@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,24 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
             return {"id": r.run_id, "group": r.run_group, "project": r.project, "job_type": r.job_type,
                     "name": r.display_name, "config": config}
     raise ValueError(f"{run_dir}: no run record")
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """Whether the run's ``exit`` record is written (W&B's service may still be writing after the program
+    returned, unless it called ``wandb.teardown()``)."""
+    try:
+        return any(rec.WhichOneof("record_type") == "exit" for rec in records(run_file(run_dir)))
+    except (OSError, ValueError):
+        return False
+
+
+def wait_complete(run_dir: str | Path, timeout: float = 15.0) -> bool:
+    deadline = time.time() + timeout
+    while not is_complete(run_dir):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def offline_runs(wandb_dir: str | Path) -> list[Path]:
