@@ -232,7 +232,7 @@ def execute(run: Run) -> dict:
     result = run_training(cli)
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
-        "run_dir": str(run.run_dir), "result_json": str(run.result_path),
+        "run_dir": str(run.run_dir), "result_json": str(run.result_path), "git_commit": git_commit()[0],
         "checkpoints": checkpoints(run.run_dir),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     })
@@ -289,7 +289,11 @@ def load_checkpoint(path: str | Path):
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if "speaker_norm" in ckpt:
         raise NotImplementedError(f"{path}: speaker-normalised checkpoints are evaluated by `cross` only")
-    model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()
+    try:
+        model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()
+    except RuntimeError as e:  # a state dict of another model version (architecture changed since)
+        raise RuntimeError(f"{path} does not load into the current model code ({str(e).splitlines()[0]} ...): it was "
+                           "trained by an older version; retrain its runs (cv ... --force)") from e
     dm = SERDataModule.load_from_checkpoint(path, use_unlabelled=False)
     dm.setup("test")
     return model, dm
