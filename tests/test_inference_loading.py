@@ -109,3 +109,24 @@ def test_predict_cli_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys, make
     assert main([str(wav), "--ckpt", str(bad), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "not a PyTorch checkpoint" in err[0]
+
+
+def test_checkpoint_saved_on_gpu_loads_on_cpu(tiny_ckpt, tmp_path):
+    """Tensors tagged 'cuda:0' in the file (as written on a GPU machine) load on a CPU-only machine."""
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to prove the mapping")
+    import torch.serialization as ser
+
+    ckpt = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
+    entry = (1, lambda obj: "cuda:0" if getattr(obj, "device", None) is not None and obj.device.type == "cpu" else None,
+             lambda obj, location: None)
+    ser._package_registry.append(entry)  # fake the GPU location tag while saving
+    ser._package_registry.sort(key=lambda e: e[0])
+    try:
+        torch.save(ckpt, tmp_path / "gpu.ckpt")
+    finally:
+        ser._package_registry.remove(entry)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(tmp_path / "gpu.ckpt", weights_only=True)  # the file really says cuda
+    model = load_model(tmp_path / "gpu.ckpt", "cpu")
+    assert next(model.parameters()).device.type == "cpu"
