@@ -13,14 +13,18 @@ from torch import Tensor, nn
 
 from mtl_aug.masking import lengths_to_mask
 
-NORMALIZE_MODES = ("utterance", "none")
+NORMALIZE_MODES = ("utterance", "utterance_band", "none")
 
 
 class LogMelFrontEnd(nn.Module):
     """``wave [B, T]`` + ``lengths [B]`` -> ``feats [B, F, n_mels]`` + ``frame_lengths [B]``.
 
-    ``normalize="utterance"``: per-utterance, per-mel-band mean/variance normalisation over the
-    VALID frames only (so the mean is 0 and a SpecAugment mask value of 0 means "average").
+    ``normalize="utterance"``: per-utterance mean/variance normalisation over the VALID frames and all
+    bands (one scalar pair per row: removes recording gain, keeps the long-term spectral envelope, an
+    emotion cue — per-band normalisation flattens it); ``"utterance_band"``: per-utterance, per-mel-band
+    (CMVN as in ASR). Either way the mean is 0, so a SpecAugment mask value of 0 means "average".
+    Log compression has a floor ``top_db`` below each row's peak, so digital silence (zero-padded
+    corpora such as EMODB-2s) does not dominate the statistics.
     Differentiable w.r.t. ``wave`` (adversarial attacks go through it).
     """
 
@@ -34,6 +38,7 @@ class LogMelFrontEnd(nn.Module):
         f_min: float = 20.0,
         f_max: float | None = 8000.0,
         normalize: str = "utterance",
+        top_db: float = 80.0,
     ) -> None:
         super().__init__()
         if normalize not in NORMALIZE_MODES:
@@ -45,6 +50,7 @@ class LogMelFrontEnd(nn.Module):
         self.n_mels = n_mels
         self.hop_length = int(round(sample_rate * hop_ms / 1000.0))
         self.normalize = normalize
+        self.floor = top_db / 10.0 * 2.302585  # dB of power -> natural-log units
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=n_fft,
@@ -66,9 +72,14 @@ class LogMelFrontEnd(nn.Module):
         feats = torch.log(self.mel(wave) + 1e-6).transpose(1, 2)  # [B, F, n_mels]
         frame_lengths = self.frame_lengths(lengths).clamp(max=feats.size(1))
         mask = lengths_to_mask(frame_lengths, feats.size(1)).unsqueeze(-1).to(feats.dtype)
-        if self.normalize == "utterance":
+        peak = (feats * mask + (mask - 1.0) * 1e4).amax(dim=(1, 2), keepdim=True)
+        feats = torch.maximum(feats, peak - self.floor)
+        if self.normalize != "none":
             n = mask.sum(1, keepdim=True).clamp(min=1.0)
-            mean = (feats * mask).sum(1, keepdim=True) / n
-            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / n
+            mean = (feats * mask).sum(1, keepdim=True) / n  # [B, 1, n_mels]
+            sq = (feats * feats * mask).sum(1, keepdim=True) / n
+            if self.normalize == "utterance":  # pool the bands: one scalar pair per row
+                mean, sq = mean.mean(2, keepdim=True), sq.mean(2, keepdim=True)
+            var = (sq - mean * mean).clamp(min=0.0)
             feats = (feats - mean) / torch.sqrt(var + 1e-5)
         return feats * mask, frame_lengths

@@ -60,7 +60,7 @@ class MTLAugModule(L.LightningModule):
         enc_kernel_size: int = 3,
         enc_time_pool: list[int] = [2, 2, 1],
         enc_freq_pool: list[int] = [2, 2, 2],
-        enc_norm: str = "layer",
+        enc_norm: str = "group",
         enc_out_dim: int | None = 256,
         enc_dropout: float = 0.1,
         lstm_hidden: int = 128,
@@ -96,7 +96,8 @@ class MTLAugModule(L.LightningModule):
     ) -> None:
         """
         Args (the less obvious ones):
-            enc_norm: "layer" (per-bin channel LayerNorm: rows independent) or "batch" (masked BatchNorm).
+            enc_norm: "group" (per-row GroupNorm over valid frames: rows independent, the default),
+                "layer" (per-bin channel LayerNorm: loses local energy contrast) or "batch" (masked BatchNorm).
             enc_out_dim: linear projection size of the encoder output; None keeps the flattened conv maps.
             augment: apply the augmentation policy in training (False: clean features, aug label 0).
             aug_types / aug_proportions: chunks of the batch; the index in ``aug_types`` is the aug label.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
@@ -28,6 +29,9 @@ class MTLAugCLI(LightningCLI):
 
 
 def make_cli(args: list[str] | None, run: bool = True) -> MTLAugCLI:
+    # `python -m mtl_aug <cmd> ...` hands LightningCLI the args after <cmd>; its warning about args and
+    # sys.argv both being set is about scripts, not this dispatcher.
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     return MTLAugCLI(
         MTLAugModule,
         SERDataModule,
@@ -51,8 +55,9 @@ def run_training(cli: MTLAugCLI, test: bool = True) -> dict:
         result.update({k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("test/")})
         result["confusion"] = [list(map(int, row)) for row in model.test_confusion]
         result["predictions"] = model.test_predictions
-    if trainer.is_global_zero and trainer.log_dir:
-        out = Path(trainer.log_dir) / "results.json"
+    log_dir = trainer.log_dir  # a collective under DDP: every rank must read it, not only rank 0
+    if trainer.is_global_zero and log_dir:
+        out = Path(log_dir) / "results.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
         result["results_file"] = str(out)

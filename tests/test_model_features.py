@@ -34,14 +34,36 @@ def test_shapes_and_frame_lengths():
 
 
 def test_padded_frames_zero_and_valid_frames_normalised():
+    """Default: one mean/std per utterance over valid frames x bands (spectral envelope kept)."""
     fe = LogMelFrontEnd(n_mels=32)
     w, l = waves(4, 8000, 2000)
     feats, fl = fe(w, l)
     for i in range(4):
         assert torch.all(feats[i, fl[i]:] == 0)
         valid = feats[i, : fl[i]]
+        assert valid.mean().abs() < 1e-4
+        assert (valid.std(unbiased=False) - 1).abs() < 1e-2
+        assert valid.mean(0).abs().max() > 0.1  # bands keep their own level
+
+
+def test_per_band_normalisation_option():
+    fe = LogMelFrontEnd(n_mels=32, normalize="utterance_band")
+    w, l = waves(4, 8000, 2000)
+    feats, fl = fe(w, l)
+    for i in range(4):
+        valid = feats[i, : fl[i]]
         assert valid.mean(0).abs().max() < 1e-4
         assert (valid.std(0, unbiased=False) - 1).abs().max() < 1e-2
+
+
+def test_log_floor_limits_digital_silence():
+    """Zero-padded files (EMODB-2s) must not put log(0) outliers into the statistics."""
+    fe = LogMelFrontEnd(n_mels=32, normalize="none", top_db=60.0)
+    w = torch.randn(1, 8000) * 0.1
+    w[:, 4000:] = 0.0
+    feats, _ = fe(w, torch.tensor([8000]))
+    span = feats.max() - feats.min()
+    assert span <= 60.0 / 10 * 2.302585 + 1e-4
 
 
 def test_invariant_to_extra_padding():
