@@ -8,7 +8,11 @@ import lightning as L
 
 
 class EpochSummary(L.Callback):
-    """Prints ``epoch 3/40  train/loss 1.234  val/uar 0.612 (best 0.650)  8.1 s`` after each validation."""
+    """Prints ``epoch 3/40  train/loss_epoch 1.234  val/uar 0.612 (best 0.650)  8.1 s`` per epoch.
+
+    Printed at the end of the training epoch, which Lightning calls after that epoch's validation, so
+    the line holds the epoch's own training and validation metrics.
+    """
 
     def __init__(self, keys: list[str] = ["train/loss_epoch", "train/ce_epoch", "val/loss", "val/uar", "val/wa"],
                  only_without_progress_bar: bool = True) -> None:
@@ -20,8 +24,8 @@ class EpochSummary(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
             return
         if self.only_without_progress_bar and trainer.progress_bar_callback is not None:
             return
