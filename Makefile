@@ -23,7 +23,7 @@ export LIBRISPEECH_ROOT ?= $(SHARED)/librispeech/LibriSpeech
 export NOISE_ROOT ?= $(SHARED)/speech_commands
 export SYNTHETIC_ROOT ?= .cache/synthetic
 
-.PHONY: install test test-fast prepare synth train demo cv cross noise adversarial paper-tables sweep sweep-offline predict export pretrained bench clean
+.PHONY: install test prepare synth train demo cv cross noise adversarial paper-tables sweep sweep-offline predict export pretrained bench bench-cv bench-inference clean
 
 install: $(VENV)/.installed  ## create .venv and install the project (idempotent)
 	@$(PY) -c "import torch, torchaudio, lightning, torchmetrics, librosa, pandas, soundfile, wandb; print(f'torch {torch.__version__} torchaudio {torchaudio.__version__} lightning {lightning.__version__} torchmetrics {torchmetrics.__version__} librosa {librosa.__version__} pandas {pandas.__version__} soundfile {soundfile.__version__} wandb {wandb.__version__}')"
@@ -52,3 +52,54 @@ train:  ## make train CORPUS=emodb SYSTEM=mtl_aug FOLD=03 EXTRA="--model.w_aug=0
 demo: synth  ## synthetic corpus → MTL-AUG on one fold → test UAR, WA, confusion matrix
 	$(PY) -m mtl_aug train --config experiments/base.yaml --config experiments/corpora/synthetic.yaml \
 	  --config experiments/systems/mtl_aug.yaml --config experiments/demo.yaml $(EXTRA)
+
+# Evaluation targets (mtl_aug/evaluation). Variables as in the main Makefile:
+# CORPUS, SYSTEM, SEEDS, FOLD (here: a comma list of folds, empty = all), TRAIN, TEST, EXTRA (LightningCLI flags).
+# Every target resumes: finished fold x seed runs are skipped, so rerun the same line after an interruption.
+NORMALIZE ?= utterance
+
+cv:  ## every fold x seed: make cv CORPUS=emodb SYSTEM=mtl_aug SEEDS=3
+	$(PY) -m mtl_aug cv --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+
+cross:  ## cross-corpus: make cross TRAIN=ravdess TEST=emodb SYSTEM=mtl_aug [NORMALIZE=speaker]
+	$(PY) -m mtl_aug cross --train $(TRAIN) --test $(TEST) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) $(if $(EXTRA),-- $(EXTRA))
+
+noise:  ## UAR at clean/20/10/0 dB real noise, reusing the cv checkpoints: make noise CORPUS=emodb SYSTEM=mtl_aug
+	$(PY) -m mtl_aug noise --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+
+adversarial:  ## UAR under FGSM/PGD at 40/30/20 dB: make adversarial CORPUS=emodb SYSTEM=mtl_aug
+	$(PY) -m mtl_aug adversarial --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+
+paper-tables:  ## every paper table for the corpora present -> experiments/results/tables.md (make paper-tables ARGS=--dry-run)
+	$(PY) -m mtl_aug paper-tables --seeds $(SEEDS) $(ARGS) $(if $(EXTRA),-- $(EXTRA))
+
+# --- Inference, export, release models (docs_fragments/inference.md). CORPUS, SYSTEM, EXTRA as at the top of
+# the Makefile; `predict`, `export`, `pretrained` are already in .PHONY (add bench-inference).
+AUDIO ?=
+CKPT ?=
+FORMAT ?= onnx
+OUT ?= model.$(if $(filter onnx,$(FORMAT)),onnx,pt)
+EPOCHS ?=
+
+predict:  ## emotion of files/folders/globs: make predict AUDIO="recordings/ call.wav" CKPT=pretrained/emodb/model.ckpt [ARGS="--csv out.csv"]
+	$(PY) -m mtl_aug predict $(AUDIO) --ckpt $(CKPT) $(ARGS)
+
+export:  ## one graph wave+lengths -> probabilities, parity-checked: make export CKPT=model.ckpt FORMAT=onnx|torchscript [OUT=model.onnx]
+	$(PY) -m mtl_aug export --ckpt $(CKPT) --format $(FORMAT) --out $(OUT)
+
+pretrained:  ## release model on all speakers + model card: make pretrained CORPUS=emodb [SYSTEM=mtl_aug] [EPOCHS=40]
+	$(PY) -m mtl_aug pretrained --corpus $(CORPUS) --system $(SYSTEM) $(if $(EPOCHS),--max-epochs $(EPOCHS)) $(if $(EXTRA),-- $(EXTRA))
+
+bench-inference:  ## real-time factor on 1 CPU thread (eager, TorchScript, ONNX Runtime) for a 10 s utterance
+	$(PY) benchmarks/bench_inference.py $(if $(CKPT),--ckpt $(CKPT))
+
+# --- W&B sweeps (docs_fragments/sweeps.md). SWEEP and COUNT are already defined at the top of the Makefile:
+#   SWEEP ?= experiments/sweeps/loss_weights.yaml
+#   COUNT ?= 4
+# `sweep` and `sweep-offline` are already in .PHONY.
+
+sweep:  ## create a W&B sweep (server + `wandb login`) and print its agent command: make sweep SWEEP=experiments/sweeps/loss_weights.yaml
+	$(PY) -m mtl_aug sweep $(SWEEP) --online
+
+sweep-offline:  ## run a sweep here, no server, resumable: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2 EXTRA="--threads 1"
+	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) $(EXTRA)
