@@ -126,6 +126,7 @@ def test_noise_reuses_cv_checkpoints(env, cv_done):
     assert res["checkpoint"] == cv_res["best_checkpoint"] and Path(res["checkpoint"]).exists()
     assert res["noise"] == "speech_commands"
     assert res["conditions"]["clean"]["uar"] == pytest.approx(cv.fold_row(cv_res)["uar"])  # same model, same data
+    assert res["clean_matches_cv"] is True
     assert set(res["conditions"]) == {"clean", "20 dB", "0 dB"}
     for name in ("summary.json", "summary.md", "predictions.csv"):
         assert (out / name).exists()
@@ -143,6 +144,7 @@ def test_adversarial_end_to_end(env, cv_done):
     assert adversarial.main(argv) == 0
     s = json.loads((cv_done / "adversarial" / "summary.json").read_text())
     assert s["order"] == ["clean", "fgsm 20 dB", "pgd 20 dB"]
+    assert s["clean_differs_from_cv"] == []  # the clean condition reproduces the cv test UAR
     assert all(0 <= s["conditions"][c]["uar"]["mean"] <= 1 for c in s["order"])
     assert (env["results"] / "synthetic" / "adversarial.png").exists()
     assert "PGD" in (env["results"] / "synthetic" / "adversarial.md").read_text()

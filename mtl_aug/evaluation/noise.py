@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tqdm.auto import tqdm
+
 from . import aggregate, plots, runs, tables
 
 CLEAN = "clean"
@@ -60,6 +62,18 @@ def evaluate_checkpoints(
                   "predictions": {c: preds[c] for c in conditions},
                   "seconds": round(time.perf_counter() - start, 2),
                   "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+        if CLEAN in result["conditions"]:
+            # Same checkpoint, same test set: the clean UAR must be the cv run's test UAR. A difference
+            # means the model code changed since the checkpoint was trained (same keys, new behaviour).
+            from .cv import fold_row
+
+            cv_uar = fold_row(cv_result)["uar"]
+            result["cv_test_uar"] = cv_uar
+            result["clean_matches_cv"] = abs(result["conditions"][CLEAN]["uar"] - cv_uar) < 1e-6
+            if not result["clean_matches_cv"]:
+                tqdm.write(f"WARNING {run.name}: clean UAR {result['conditions'][CLEAN]['uar']:.4f} differs from the cv "
+                           f"test UAR {cv_uar:.4f} of the same checkpoint: the model code changed since it was "
+                           f"trained (at {cv_result.get('git_commit', '?')}); retrain with cv --force")
         runs.atomic_write_json(run.result_path, result)
         runs.EXECUTED.append(f"{desc}:{run.name}")
         return result
@@ -191,14 +205,19 @@ def system_report(out: Path, results: list[dict], conditions: Sequence[str], met
                "conditions": summarize_conditions(results, conditions), "order": list(conditions),
                "runs": {f"{r['fold']}_s{r['seed']}": r["checkpoint"] for r in results},
                "seeds": sorted({r["seed"] for r in results}), "folds": sorted({r["fold"] for r in results}), **meta}
-    runs.atomic_write_json(out / "summary.json", summary)
     write_prediction_csv(out / "predictions.csv", results, conditions)
     rows = [[c, aggregate.fmt_pct(summary["conditions"][c]["uar"]), aggregate.fmt_pct(summary["conditions"][c].get("pooled_uar")),
              aggregate.fmt_pct(summary["conditions"][c]["wa"]), aggregate.fmt_pct(summary["conditions"][c]["f1"])]
             for c in conditions]
+    mismatched = sorted(f"{r['fold']}_s{r['seed']}" for r in results if r.get("clean_matches_cv") is False)
+    summary["clean_differs_from_cv"] = mismatched
     md = [f"## {title}", "", f"Protocol: {protocol}. Values in %, mean ± std over seeds {summary['seeds']}.", "",
-          tables.markdown_table(["condition", "UAR", "pooled UAR", "WA", "macro-F1"], rows), "",
-          tables.provenance(meta), ""]
+          tables.markdown_table(["condition", "UAR", "pooled UAR", "WA", "macro-F1"], rows), ""]
+    if mismatched:
+        md += [f"**Warning**: for runs {', '.join(mismatched)} the clean UAR differs from the cv test UAR of the same "
+               "checkpoint: the model code changed after training; retrain them (cv --force).", ""]
+    md += [tables.provenance(meta), ""]
+    runs.atomic_write_json(out / "summary.json", summary)
     runs.atomic_write_text(out / "summary.md", "\n".join(md))
     return summary
 
