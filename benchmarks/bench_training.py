@@ -1,0 +1,193 @@
+"""Training throughput: the real ``MTLAugModule.training_step`` + backward + optimizer step, per system.
+
+    .venv/bin/python benchmarks/bench_training.py [--quick] [--seconds 3] [--batch-size 32] [--rounds 7]
+        [--candidates]
+
+Systems and their hparams come from the configs (``experiments/base.yaml`` + ``experiments/systems/*.yaml``
+model sections): STL (``augment=False, w_recon=0, w_aug=0``), STL+aug (``augment=True``), MTL-AUG
+(``augment=True, w_recon=1, w_aug=1``) and MTL-AUG + unlabelled (an unlabelled batch of the same size
+merged into the step, as the CombinedLoader delivers it). Every step sees the same labelled batch of
+``batch_size`` random speech-level waveforms of ``seconds`` (the cost does not depend on the content);
+``self.log``/``self.log_dict`` are stubbed (no Trainer), the optimizer is the module's own
+``configure_optimizers()``. Steps run on ONE torch thread, the systems interleaved round-robin; the
+figure is the median step, and each system's ratio to STL is given (robust to the machine's load).
+
+``--candidates`` also times the speed-up candidates that are not on by default (``torch.compile`` of the
+encoder and heads, channels_last conv weights) against the plain MTL-AUG step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled")
+LABELS = {"stl": "STL", "stl_aug": "STL+aug", "mtl_aug": "MTL-AUG", "mtl_aug_unlabelled": "MTL-AUG + unlabelled"}
+
+
+def system_config(system: str) -> tuple[dict, dict]:
+    """(model kwargs, data section) of ``experiments/base.yaml`` overlaid with ``experiments/systems/<system>.yaml``."""
+    import yaml
+
+    model: dict = {}
+    data: dict = {}
+    for path in (common.REPO / "experiments" / "base.yaml", common.REPO / "experiments" / "systems" / f"{system}.yaml"):
+        cfg = yaml.safe_load(path.read_text()) or {}
+        model.update(cfg.get("model") or {})
+        data.update(cfg.get("data") or {})
+    return model, data
+
+
+def make_module(system: str, seed: int = 0, **overrides):
+    """An ``MTLAugModule`` with the system's config hparams, in train mode, ``log``/``log_dict`` stubbed."""
+    import torch
+
+    from mtl_aug.module import MTLAugModule
+
+    model_cfg, _ = system_config(system)
+    model_cfg.update(overrides)
+    torch.manual_seed(seed)
+    module = MTLAugModule(**model_cfg)
+    module.log = lambda *a, **k: None  # type: ignore[method-assign]
+    module.log_dict = lambda *a, **k: None  # type: ignore[method-assign]
+    return module.train()
+
+
+def make_rows(n: int, seconds: float, sample_rate: int = 16000, labelled: bool = True, seed: int = 0,
+              num_classes: int = 4) -> dict:
+    """A collated batch (``collate_utterances`` format) of ``n`` full-length random waves."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    t = int(seconds * sample_rate)
+    label = torch.randint(num_classes, (n,), generator=g) if labelled else torch.full((n,), -1)
+    return {"wave": 0.1 * torch.randn(n, t, generator=g), "lengths": torch.full((n,), t), "label": label,
+            "key": [f"u{i}" for i in range(n)], "speaker": ["s"] * n}
+
+
+def make_batch(batch_size: int, seconds: float, unlabelled: bool = False, seed: int = 0) -> dict:
+    """``{"labelled": rows[, "unlabelled": rows of the same size]}`` as the training CombinedLoader yields."""
+    batch = {"labelled": make_rows(batch_size, seconds, seed=seed)}
+    if unlabelled:
+        batch["unlabelled"] = make_rows(batch_size, seconds, labelled=False, seed=seed + 1)
+    return batch
+
+
+class TrainStep:
+    """One optimisation step of ``module`` on ``batch``: ``training_step`` + backward + ``optimizer.step``."""
+
+    def __init__(self, module, batch: dict) -> None:
+        opt = module.configure_optimizers()
+        self.module = module
+        self.batch = batch
+        self.optimizer = opt["optimizer"] if isinstance(opt, dict) else opt
+
+    def __call__(self) -> float:
+        out = self.module.training_step(self.batch, 0)
+        out["loss"].backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(out["loss"].detach())
+
+
+def step_for(system: str, batch_size: int, seconds: float, **overrides) -> TrainStep:
+    _, data_cfg = system_config(system)
+    return TrainStep(make_module(system, **overrides), make_batch(batch_size, seconds, bool(data_cfg.get("use_unlabelled"))))
+
+
+def measure_training(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7, warmup: int = 2,
+                     systems=SYSTEMS, n_threads: int = 1) -> dict:
+    """Median step time, labelled utterances per second and the ratio to STL for every system."""
+    steps = {s: step_for(s, batch_size, seconds) for s in systems}
+    with common.threads(n_threads):
+        res = common.compare(steps, systems[0], rounds, warmup)
+    out: dict = {"batch_size": batch_size, "seconds": seconds, "threads": n_threads, "rounds": rounds,
+                 "baseline": systems[0], "systems": {}}
+    for s in systems:
+        r = res[s]
+        rows = batch_size * (2 if "unlabelled" in steps[s].batch else 1)
+        out["systems"][s] = {"label": LABELS.get(s, s), **r, "rows_per_step": rows,
+                             "labelled_utt_per_s": round(batch_size / r["median_s"], 2),
+                             "audio_x_realtime": round(batch_size * seconds / r["median_s"], 1),
+                             "throughput_ratio": round(1.0 / r["ratio"], 3)}
+    return out
+
+
+def measure_candidates(batch_size: int = 32, seconds: float = 3.0, rounds: int = 5, warmup: int = 2,
+                       system: str = "mtl_aug", compile_: bool = True, channels_last: bool = True) -> dict:
+    """Off-by-default speed-up candidates on the ``system`` step, each against the plain step (1 thread).
+
+    * ``channels_last``: the encoder's conv weights (hence its activations) in NHWC memory format;
+    * ``compile``: ``torch.compile`` of the encoder and the heads (inductor, CPU); the first step's
+      time (compilation) is reported separately.
+    """
+    import torch
+
+    out: dict = {"system": system, "batch_size": batch_size, "seconds": seconds, "threads": 1}
+    fns = {"eager": step_for(system, batch_size, seconds)}
+    if channels_last:
+        cl = step_for(system, batch_size, seconds)
+        cl.module.encoder.to(memory_format=torch.channels_last)
+        fns["channels_last"] = cl
+    with common.one_thread():
+        if compile_:
+            comp = step_for(system, batch_size, seconds)
+            m = comp.module
+            for name in ("encoder", "emotion_head", "decoder", "aug_head"):
+                if getattr(m, name, None) is not None:
+                    setattr(m, name, torch.compile(getattr(m, name), dynamic=False))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t0 = time.perf_counter()
+                    comp()
+                    out["compile_first_step_s"] = round(time.perf_counter() - t0, 2)
+                fns["compile"] = comp
+            except Exception as e:  # no C++ compiler, unsupported op...: record, do not fail the suite
+                out["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        res = common.compare(fns, "eager", rounds, warmup)
+    out["variants"] = res
+    return out
+
+
+def print_training(res: dict) -> None:
+    print(f"training step, {res['batch_size']} x {res['seconds']:g} s labelled rows, {res['threads']} thread, "
+          f"median of {res['rounds']} (interleaved):")
+    for s, r in res["systems"].items():
+        print(f"  {r['label']:<22} {r['median_s'] * 1000:8.1f} ms  {r['labelled_utt_per_s']:7.1f} utt/s  "
+              f"x{r['ratio']:.2f} STL's step time  (rows/step {r['rows_per_step']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes (code-path check, numbers meaningless)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--candidates", action="store_true", help="also time torch.compile / channels_last")
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    bs, sec, rounds = (4, 0.5, 2) if a.quick else (a.batch_size, a.seconds, a.rounds)
+    res = {"load_before": common.load_average(), "training": measure_training(bs, sec, rounds)}
+    print_training(res["training"])
+    if a.candidates:
+        res["candidates"] = measure_candidates(bs, sec, max(2, rounds - 2))
+        print(json.dumps(res["candidates"], indent=1))
+    res["load_after"] = common.load_average()
+    print(f"load average before {res['load_before']} after {res['load_after']}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

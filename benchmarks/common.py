@@ -1,0 +1,358 @@
+"""Shared helpers of the benchmark suite: machine/provenance record, careful timing, report writing.
+
+Timing rules (the machine is shared; other processes load its 2 cores):
+
+* per-step comparisons run on ONE torch thread (``one_thread()``), so a neighbour's load slows every
+  variant alike instead of starving a 2-thread variant at random;
+* variants are *interleaved* (round-robin, rotating order) and repeated; figures are medians, and the
+  RATIO of each variant to its baseline is reported beside the absolute numbers (ratios of interleaved
+  medians are robust to load; absolute numbers are not);
+* the 1-minute load average is recorded before and after every section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "experiments" / "results"
+BENCH_JSON = RESULTS / "bench.json"
+BENCH_MD = RESULTS / "bench.md"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def corpus_env() -> None:
+    """Default corpus roots for this workplace's shared data, as the Makefile exports them (an already set
+    variable wins)."""
+    shared = Path(os.environ.get("SHARED", REPO.parent / "shared" / "data"))
+    for var, rel in (("EMODB_ROOT", "emodb"), ("RAVDESS_ROOT", "ravdess"),
+                     ("LIBRISPEECH_ROOT", "librispeech/LibriSpeech"), ("NOISE_ROOT", "speech_commands")):
+        os.environ.setdefault(var, str(shared / rel))
+
+
+# -- machine and provenance -------------------------------------------------------------------------------
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ram_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def git_info() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD") or "unknown",
+                "dirty": git("status", "--porcelain", "--untracked-files=no") != ""}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": False}
+
+
+def machine_info() -> dict:
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gb": ram_gb(),
+        "load_average": load_average(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_default_threads": torch.get_num_threads(),
+    }
+
+
+def provenance() -> dict:
+    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "git": git_info(),
+            "machine": machine_info()}
+
+
+# -- timing ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave as is)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def one_thread():
+    return threads(1)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5, warmup: int = 1) -> dict[str, list[float]]:
+    """Time every variant ``rounds`` times, round-robin with a rotating start so slow phases of the
+    machine's load hit every variant alike. ``warmup`` untimed calls of each variant first."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            times[name].append(timed(fns[name]))
+    return times
+
+
+def summary(times: list[float]) -> dict:
+    """Median and quartiles (seconds) of repeated timings."""
+    s = sorted(times)
+    q = statistics.quantiles(s, n=4, method="inclusive") if len(s) >= 2 else [s[0], s[0], s[0]]
+    return {"median_s": round(statistics.median(s), 5), "q1_s": round(q[0], 5), "q3_s": round(q[2], 5),
+            "n": len(s)}
+
+
+def compare(fns: dict[str, Callable[[], object]], baseline: str, rounds: int = 5, warmup: int = 1) -> dict:
+    """``interleaved`` + per-variant summary + ``ratio`` = median / baseline's median."""
+    times = interleaved(fns, rounds, warmup)
+    base = statistics.median(times[baseline])
+    out = {}
+    for name, ts in times.items():
+        out[name] = summary(ts)
+        out[name]["ratio"] = round(statistics.median(ts) / base, 3)
+    return out
+
+
+@contextlib.contextmanager
+def section(record: dict, name: str, verbose: bool = True) -> Iterator[dict]:
+    """A results section: records its wall time and the load average before/after."""
+    sec: dict = {"load_before": load_average()}
+    t0 = time.perf_counter()
+    if verbose:
+        print(f"[bench] {name} ... (load {sec['load_before']})", flush=True)
+    try:
+        yield sec
+    finally:
+        sec["load_after"] = load_average()
+        sec["wall_s"] = round(time.perf_counter() - t0, 1)
+        record[name] = sec
+        if verbose:
+            print(f"[bench] {name} done in {sec['wall_s']} s (load {sec['load_after']})", flush=True)
+
+
+# -- results files ----------------------------------------------------------------------------------------
+def read_results(path: Path = BENCH_JSON) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_results(results: dict, json_path: Path = BENCH_JSON, md_path: Path = BENCH_MD) -> None:
+    for path, text in ((Path(json_path), json.dumps(results, indent=1) + "\n"),
+                       (Path(md_path), render_markdown(results))):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def fmt(x, spec: str = ".3f", missing: str = "–") -> str:
+    return missing if x is None else format(x, spec)
+
+
+# -- targets and the markdown report -----------------------------------------------------------------------
+TARGETS = {
+    "mtl_step_ratio": "MTL-AUG training step time <= 1.5 x STL's (same labelled batch)",
+    "data_wait_share": "loader wait < 5 % of step time (default num_workers, real fit)",
+    "inference_rtf": "inference RTF <= 0.01 on one thread (10 s utterance, eager PyTorch)",
+    "cv_minutes": "one EMODB-2s LOSO run (10 folds, 1 seed) < 20 min",
+    "warm_cache_speedup": "warm waveform cache noticeably faster than cold (data setup of all folds, >= 2x)",
+}
+
+
+def evaluate_targets(res: dict) -> dict:
+    """``{name: {"target", "value", "met", "note"}}`` for the targets whose measurement is present."""
+    out: dict = {}
+    tr = (res.get("training") or {}).get("systems", {})
+    if "mtl_aug" in tr:
+        v = tr["mtl_aug"]["ratio"]
+        out["mtl_step_ratio"] = {"value": v, "met": v <= 1.5, "note": f"x{v:.2f} (1 thread, interleaved medians)"}
+    dw = res.get("data_wait") or {}
+    default = str(res.get("default_num_workers", 0))
+    if default in dw and dw[default].get("wait_share_all") is not None:
+        v = dw[default]["wait_share_all"]
+        out["data_wait_share"] = {"value": v, "met": v < 0.05, "note": f"{100 * v:.2f} % (num_workers={default})"}
+    inf = res.get("inference") or {}
+    if "eager" in inf:
+        v = inf["eager"]["rtf"]
+        out["inference_rtf"] = {"value": v, "met": v <= 0.01, "note": f"RTF {v:.4f}"}
+    cv = res.get("cv") or {}
+    if cv.get("minutes_10_folds") is not None:
+        v = cv["minutes_10_folds"]
+        est = "estimate: " if cv.get("estimated") else ""
+        out["cv_minutes"] = {"value": v, "met": v < 20, "note": f"{est}{v:.1f} min"
+                             + (f" ({cv.get('folds_run')} fold(s) run x {cv.get('n_folds_total')} / "
+                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")}
+    setup = cv.get("data_setup") or {}
+    if setup.get("cold_s") and setup.get("warm_s"):
+        v = round(setup["cold_s"] / setup["warm_s"], 1)
+        out["warm_cache_speedup"] = {"value": v, "met": v >= 2.0,
+                                     "note": f"{setup['cold_s']:.1f} s cold vs {setup['warm_s']:.1f} s warm (x{v})"}
+    for k in out:
+        out[k]["target"] = TARGETS[k]
+    return out
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(res: dict) -> str:
+    prov = res.get("provenance") or {}
+    m = prov.get("machine") or {}
+    git = prov.get("git") or {}
+    L = ["# Benchmarks", "",
+         f"`make bench` ({res.get('mode', 'full')} mode) on {prov.get('date', '?')}, commit "
+         f"`{git.get('commit', '?')[:12]}`{' (uncommitted changes)' if git.get('dirty') else ''}.", "",
+         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('ram_gb', '?')} GB RAM, "
+         f"{'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; torch {m.get('torch', '?')}, python {m.get('python', '?')}; "
+         f"load average at start {m.get('load_average', '?')} (1/5/15 min).", "",
+         "The machine is shared: absolute times move with its load (recorded per section below); the ratios "
+         "of interleaved medians are the robust figures. Step comparisons run on one torch thread.", ""]
+    targets = evaluate_targets(res)
+    if targets:
+        L += ["## Targets", "", _table(["target", "measured", "met"],
+                                        [[t["target"], t["note"], "yes" if t["met"] else "**no**"] for t in targets.values()]), ""]
+    tr = res.get("training")
+    if tr:
+        L += ["## Training throughput", "",
+              f"Real `MTLAugModule.training_step` + backward + optimizer step, configs' hparams, "
+              f"{tr['batch_size']} labelled x {tr['seconds']:g} s rows per step, {tr['threads']} thread, median of "
+              f"{tr['rounds']} interleaved rounds.", "",
+              _table(["system", "step (ms)", "q1–q3 (ms)", "labelled utt/s", "x real time", "step / STL's",
+                      "throughput / STL's", "rows/step"],
+                     [[r["label"], f"{1000 * r['median_s']:.0f}", f"{1000 * r['q1_s']:.0f}–{1000 * r['q3_s']:.0f}",
+                       f"{r['labelled_utt_per_s']:.1f}", f"{r['audio_x_realtime']:.0f}", f"{r['ratio']:.2f}",
+                       f"{r['throughput_ratio']:.2f}", r["rows_per_step"]] for r in tr["systems"].values()]), ""]
+    dw = res.get("data_wait")
+    if dw:
+        first = next(iter(dw.values()))
+        L += ["## Loader wait in a real fit", "",
+              f"`lightning.Trainer.fit` through the `train` CLI on {first['corpus']} fold {first['fold']} "
+              f"({first['system']}, batch {first['batch_size']}, {first['epochs']} epoch(s), {first['threads']} torch "
+              "thread(s)); wait = batch end → next batch start (includes Lightning's per-batch bookkeeping), "
+              "compute = batch start → end. Default `num_workers`: "
+              f"{res.get('default_num_workers', 0)}.", "",
+              _table(["num_workers", "wait share (all)", "after 1st epoch", "steady (not 1st batch)",
+                      "median wait (ms)", "1st batch wait (ms)", "median compute (ms)", "fit (s)"],
+                     [[k, _pct(v.get("wait_share_all")), _pct(v.get("wait_share_after_first_epoch")),
+                       _pct(v.get("wait_share_steady")), fmt(v.get("median_wait_ms"), ".1f"),
+                       fmt(v.get("median_first_batch_wait_ms"), ".1f"), fmt(v.get("median_compute_ms"), ".0f"),
+                       fmt(v.get("fit_s"), ".1f")] for k, v in dw.items()]), ""]
+    fa = res.get("frontend_augment")
+    if fa:
+        L += ["## Front end and augmentation", "",
+              f"Batched on CPU, {fa['batch_size']} x {fa['seconds']:g} s, {fa['threads']} thread, no autograd; "
+              "x real time = seconds of audio per second.", "",
+              _table(["stage", "ms per batch", "x real time", "time / front end's", "what"],
+                     [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}",
+                       fa.get("notes", {}).get(k, "")] for k, v in fa["parts"].items()]), ""]
+    sv = res.get("speed_variants")
+    if sv:
+        L += ["Speed perturbation of a whole batch (random factor per row from "
+              f"{sv['factors']}), three implementations:", "",
+              _table(["variant", "ms per batch", "x real time", "time / policy's"],
+                     [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}"]
+                      for k, v in sv["variants"].items()]), ""]
+    inf = res.get("inference")
+    if inf:
+        rows = [[k, f"{1000 * inf[k]['median_s']:.1f}", f"{inf[k]['rtf']:.4f}"]
+                for k in ("eager", "eager_windowed", "torchscript", "onnxruntime") if k in inf]
+        L += ["## Inference", "", f"`benchmarks/bench_inference.py`'s `measure_rtf`: a {inf.get('seconds', 10):g} s "
+              f"utterance, 1 thread, median of {inf.get('repeats', '?')}, untrained default-size model (same compute).",
+              "", _table(["backend", "ms", "RTF"], rows), ""]
+    rss = res.get("peak_rss")
+    if rss:
+        L += ["## Peak memory of a training run", "",
+              _table(["system", "peak RSS (MB)", "wall (s)", "exit", "command"],
+                     [[k, fmt(v.get("peak_rss_mb"), ".0f"), fmt(v.get("wall_s"), ".0f"), v.get("exit_code"),
+                       f"`{v.get('command', '')}`"] for k, v in rss.items()]), ""]
+    cand = res.get("candidates")
+    if cand:
+        L += ["## Speed-up candidates (off by default)", "",
+              f"{cand['system']} step, {cand['batch_size']} x {cand['seconds']:g} s, 1 thread"
+              + (f"; torch.compile's first step (compilation) took {cand['compile_first_step_s']} s"
+                 if "compile_first_step_s" in cand else "")
+              + (f"; torch.compile failed: {cand['compile_error']}" if "compile_error" in cand else "") + ".", "",
+              _table(["variant", "step (ms)", "step / eager's"],
+                     [[k, f"{1000 * v['median_s']:.0f}", f"{v['ratio']:.2f}"] for k, v in cand["variants"].items()]), ""]
+    cv = res.get("cv")
+    if cv:
+        L += ["## Cross-validation wall time (`make bench-cv`)", "",
+              f"`{cv.get('command', '')}` with an empty waveform cache, measured {cv.get('date', '?')} "
+              f"(load {cv.get('load_before', '?')} → {cv.get('load_after', '?')}).", ""]
+        rows = [["folds run", ", ".join(cv.get("folds", [])) or "all"],
+                ["wall time of the folds run", f"{fmt(cv.get('wall_s'), '.0f')} s"],
+                ["per fold (median)", f"{fmt(cv.get('per_fold_s'), '.0f')} s"],
+                ["10-fold run", f"{fmt(cv.get('minutes_10_folds'), '.1f')} min"
+                 + (" (**estimate**: per-fold time x 10)" if cv.get("estimated") else "")]]
+        if cv.get("epochs"):
+            rows.append(["epochs per fold (early stopping)", ", ".join(str(e) for e in cv["epochs"])])
+        setup = cv.get("data_setup") or {}
+        if setup:
+            rows += [[f"data setup of all {setup.get('folds', '?')} folds, empty cache", f"{fmt(setup.get('cold_s'), '.1f')} s"],
+                     ["same, warm cache", f"{fmt(setup.get('warm_s'), '.1f')} s"],
+                     ["same, no cache (decode every time)", f"{fmt(setup.get('nocache_s'), '.1f')} s"]]
+        L += [_table(["", ""], rows), ""]
+    secs = res.get("sections")
+    if secs:
+        L += ["## Sections", "", _table(["section", "wall (s)", "load before", "load after"],
+                                        [[k, v.get("wall_s"), v.get("load_before"), v.get("load_after")]
+                                         for k, v in secs.items()]), ""]
+    L += ["History of speed changes (before/after): `experiments/results/bench_history.md`.", ""]
+    return "\n".join(L)
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.2f} %"
