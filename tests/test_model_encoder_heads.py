@@ -10,14 +10,6 @@ from mtl_aug.heads import AugmentationClassifier, CenterLoss, EmotionClassifier,
 from mtl_aug.masking import lengths_to_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy 2-core box (30x slower measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 N_MELS = 32
 
 

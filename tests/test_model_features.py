@@ -7,15 +7,6 @@ from mtl_aug.features import LogMelFrontEnd
 from mtl_aug.masking import lengths_to_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy 2-core box (30x slower measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def waves(b: int, t: int, min_len: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, t + 1, (b,), generator=g)

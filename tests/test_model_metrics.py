@@ -18,15 +18,6 @@ except ImportError:  # dev extra missing: reference by hand
         return sum(a == b for a, b in zip(y, p)) / len(y)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy 2-core box (30x slower measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 @pytest.mark.parametrize("seed", range(5))
 def test_uar_and_wa_match_sklearn_on_random_predictions(seed):

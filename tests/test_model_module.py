@@ -12,15 +12,6 @@ from mtl_aug.masking import lengths_to_mask
 from mtl_aug.module import CheckpointFormatError, MTLAugModule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy 2-core box (30x slower measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 pytestmark = pytest.mark.filterwarnings(
     "ignore:You are trying to `self.log",
     "ignore:.*does not have many workers",
