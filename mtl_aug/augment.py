@@ -96,9 +96,9 @@ class SpeedPerturb(Augmentation):
                 parts.append((rows, w, l))
         t = max(w.size(1) for _, w, _ in parts)
         out, out_len = wave.new_zeros(n, t), lengths.clone()
-        for rows, w, l in parts:
-            out = out.index_copy(0, rows, pad_to(w, t))
-            out_len = out_len.index_copy(0, rows, l.clamp(max=t))
+        for rows, w, l in parts:  # the groups partition the rows: write each once, in place
+            out.index_copy_(0, rows, pad_to(w, t))
+            out_len.index_copy_(0, rows, l.clamp(max=t))
         # the resampling filter rings past the new end: keep padding exactly zero
         return zero_padding(out, out_len), out_len
 
@@ -256,20 +256,22 @@ class AugmentationPolicy(nn.Module):
         # stage 1: waveform
         parts = [(rows, *self.augs[k].on_wave(wave[rows], lengths[rows], g)) for k, rows in chunks]
         t = max(w.size(1) for _, w, _ in parts)
+        # the chunks partition the rows: each is written once, in place (no whole-batch copy per chunk)
         new_wave, new_lengths = wave.new_zeros(n, t), lengths.clone()
         for rows, w, l in parts:
-            new_wave = new_wave.index_copy(0, rows, pad_to(w, t))
-            new_lengths = new_lengths.index_copy(0, rows, l)
+            new_wave.index_copy_(0, rows, pad_to(w, t))
+            new_lengths.index_copy_(0, rows, l)
 
         # stage 2: front end once on the whole batch
         clean, frame_lengths = front_end(new_wave, new_lengths)
 
         # stage 3: features
-        feats, out_lengths, out_targets, mixed = clean, frame_lengths, targets, no_aug.bool()
+        feats, out_lengths = torch.empty_like(clean), frame_lengths.clone()
+        out_targets, mixed = torch.empty_like(targets), no_aug.bool()
         for k, rows in chunks:
             f, fl, tg, mx = self.augs[k].on_feats(clean[rows], frame_lengths[rows], targets[rows], g)
-            feats = feats.index_copy(0, rows, f)
-            out_lengths = out_lengths.index_copy(0, rows, fl)
-            out_targets = out_targets.index_copy(0, rows, tg)
-            mixed = mixed.index_copy(0, rows, mx)
+            feats.index_copy_(0, rows, f)
+            out_lengths.index_copy_(0, rows, fl)
+            out_targets.index_copy_(0, rows, tg)
+            mixed.index_copy_(0, rows, mx)
         return AugmentedBatch(feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths)
