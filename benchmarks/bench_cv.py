@@ -119,7 +119,8 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
             print(f"[bench-cv] {res['command']}", flush=True)
             env = {**os.environ, "PYTHONPATH": str(common.REPO)}
             child = bench_data.peak_rss_of(cmd, common.REPO, env, timeout=6 * 3600, log_path=base / "cv.log")
-            res.update({"wall_s": child["wall_s"], "exit_code": child["exit_code"], "peak_rss_mb": child["peak_rss_mb"]})
+            res.update({"wall_s": child["wall_s"], "cpu_s": child["cpu_s"], "exit_code": child["exit_code"],
+                        "peak_rss_mb": child["peak_rss_mb"]})
             if child["exit_code"]:
                 res["log_tail"] = (base / "cv.log").read_text()[-2000:]
                 print(res["log_tail"], file=sys.stderr)

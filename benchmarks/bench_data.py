@@ -172,6 +172,53 @@ def compare_workers(corpus: dict, workers=(0, 1, 2), **kw) -> dict:
 
 
 # -- front end and augmentation throughput ---------------------------------------------------------------
+def front_end_before_power_change(fe):
+    """A copy of ``fe`` whose mel spectrogram is torchaudio's own (power as ``abs().pow(2)``): the front end
+    before the ``PowerMelSpectrogram`` change, kept here for the before/after figure."""
+    import copy
+
+    import torchaudio
+
+    old = copy.deepcopy(fe)
+    if type(old.mel) is not torchaudio.transforms.MelSpectrogram:
+        old.mel.__class__ = torchaudio.transforms.MelSpectrogram
+    return old
+
+
+def policy_before_in_place_change(policy, wave, lengths, targets, front_end):
+    """``AugmentationPolicy.forward`` as it was before the in-place assembly change (an out-of-place
+    ``index_copy`` of the whole batch per chunk, at both stages; same random draws, same output), kept
+    here for the before/after figure."""
+    import torch
+
+    from mtl_aug.augment import chunk_sizes
+    from mtl_aug.masking import pad_to
+
+    n, dev = wave.size(0), wave.device
+    no_aug = torch.zeros(n, dtype=torch.long, device=dev)
+    g = policy.generator
+    perm = torch.randperm(n, generator=g).to(dev)
+    sizes = chunk_sizes(n, policy.proportions)
+    chunks = [(k, rows) for k, rows in enumerate(perm.split(sizes)) if rows.numel() > 0]
+    chunk_of_position = torch.arange(len(sizes), device=dev).repeat_interleave(torch.tensor(sizes, device=dev))
+    aug_label = no_aug.index_copy(0, perm, chunk_of_position)
+    parts = [(rows, *policy.augs[k].on_wave(wave[rows], lengths[rows], g)) for k, rows in chunks]
+    t = max(w.size(1) for _, w, _ in parts)
+    new_wave, new_lengths = wave.new_zeros(n, t), lengths.clone()
+    for rows, w, l in parts:
+        new_wave = new_wave.index_copy(0, rows, pad_to(w, t))
+        new_lengths = new_lengths.index_copy(0, rows, l)
+    clean, frame_lengths = front_end(new_wave, new_lengths)
+    feats, out_lengths, out_targets, mixed = clean, frame_lengths, targets, no_aug.bool()
+    for k, rows in chunks:
+        f, fl, tg, mx = policy.augs[k].on_feats(clean[rows], frame_lengths[rows], targets[rows], g)
+        feats = feats.index_copy(0, rows, f)
+        out_lengths = out_lengths.index_copy(0, rows, fl)
+        out_targets = out_targets.index_copy(0, rows, tg)
+        mixed = mixed.index_copy(0, rows, mx)
+    return feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths
+
+
 def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7, warmup: int = 1) -> dict:
     """x real time (seconds of audio per second) of the front end, each augmentation and the whole policy,
     batched on one CPU thread, no autograd (the policy runs on waveforms without gradients in training)."""
@@ -192,12 +239,15 @@ def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds:
     kw = {k: module.hparams[k] for k in ("speed_factors", "freq_mask_param", "time_mask_param", "n_freq_masks",
                                           "n_time_masks", "mixup_alpha")}
     speed, spec, mix = SpeedPerturb(sample_rate=fe.sample_rate, **kw), SpecAugment(**kw), Mixup(**kw)
+    fe_before = front_end_before_power_change(fe)
     fns = {
         "front_end": lambda: fe(wave, lengths),
         "speed": lambda: speed.on_wave(wave, lengths, g),
         "specaug": lambda: spec.on_feats(feats, frame_lengths, targets, g),
         "mixup": lambda: mix.on_feats(feats, frame_lengths, targets, g),
         "policy": lambda: policy(wave, lengths, targets, fe),
+        "front_end_before": lambda: fe_before(wave, lengths),
+        "policy_before": lambda: policy_before_in_place_change(policy, wave, lengths, targets, fe),
     }
     with torch.no_grad(), common.one_thread():
         res = common.compare(fns, "front_end", rounds, warmup)
@@ -211,6 +261,12 @@ def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds:
         "specaug": "every row masked, on log-mels", "mixup": "every row mixed, on log-mels",
         "policy": "the whole AugmentationPolicy on a batch: chunking, speed on its chunk, ONE front-end pass "
                   "(its output is also clean_feats), SpecAugment and mixup on their chunks",
+        "front_end_before": "before: torchaudio's MelSpectrogram power as abs().pow(2) (see bench_history.md)",
+        "policy_before": "before: out-of-place index_copy of the whole batch per chunk (see bench_history.md)",
+    }
+    out["speedups"] = {
+        "front_end_power": round(res["front_end_before"]["median_s"] / res["front_end"]["median_s"], 3),
+        "policy_in_place_assembly": round(res["policy_before"]["median_s"] / res["policy"]["median_s"], 3),
     }
     return out
 
@@ -256,8 +312,8 @@ def measure_speed_variants(batch_size: int = 32, seconds: float = 3.0, rounds: i
 # -- peak memory of a training run -------------------------------------------------------------------------
 def peak_rss_of(cmd: list[str], cwd: str | Path | None = None, env: dict | None = None, timeout: float = 1800,
                 log_path: str | Path | None = None) -> dict:
-    """Run ``cmd`` as a child process; ``{"exit_code", "peak_rss_mb", "wall_s"}`` from ``os.wait4``'s
-    ``ru_maxrss`` (that child only, not its own children)."""
+    """Run ``cmd`` as a child process; ``{"exit_code", "peak_rss_mb", "wall_s", "cpu_s"}``: ``os.wait4``'s
+    ``ru_maxrss`` and user + system CPU seconds (that child only, not its own children)."""
     t0 = time.perf_counter()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     try:
@@ -277,7 +333,7 @@ def peak_rss_of(cmd: list[str], cwd: str | Path | None = None, env: dict | None 
         if log_path:
             log.close()
     return {"exit_code": proc.returncode, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "wall_s": round(time.perf_counter() - t0, 1)}
+            "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
 
 
 def train_command(corpus: dict, system: str, out_dir: str | Path, max_epochs: int = 1,
