@@ -12,8 +12,9 @@ merged into the step, as the CombinedLoader delivers it). Every step sees the sa
 ``configure_optimizers()``. Steps run on ONE torch thread, the systems interleaved round-robin; the
 figure is the median step, and each system's ratio to STL is given (robust to the machine's load).
 
-``--candidates`` also times the speed-up candidates that are not on by default (``torch.compile`` of the
-encoder and heads, channels_last conv weights) against the plain MTL-AUG step.
+``--candidates`` also times the speed-up candidates that are not on by default (channels_last conv
+weights, a faster masked GroupNorm proposed for encoder.py, cropping speed-perturbed rows, and with
+``--compile`` ``torch.compile``) against the plain MTL-AUG step.
 """
 
 from __future__ import annotations
@@ -122,39 +123,102 @@ def measure_training(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7
     return out
 
 
-def measure_candidates(batch_size: int = 32, seconds: float = 3.0, rounds: int = 5, warmup: int = 2,
-                       system: str = "mtl_aug", compile_: bool = True, channels_last: bool = True) -> dict:
-    """Off-by-default speed-up candidates on the ``system`` step, each against the plain step (1 thread).
+def groupnorm_scale_shift(module) -> int:
+    """PROPOSAL for ``mtl_aug/encoder.py`` (not applied there): ``MaskedGroupNorm`` computed from one
+    masked sum and one masked sum of squares per group, then applied as a per-(row, channel) scale and
+    shift (two elementwise passes instead of about eight, far less autograd state). Same statistics over
+    the valid frames, outputs and gradients equal to 1e-6. Patches the encoder of ``module`` in place;
+    returns the number of norms patched."""
+    import types
 
-    * ``channels_last``: the encoder's conv weights (hence its activations) in NHWC memory format;
-    * ``compile``: ``torch.compile`` of the encoder and the heads (inductor, CPU); the first step's
-      time (compilation) is reported separately.
+    import torch
+
+    from mtl_aug.encoder import MaskedGroupNorm
+
+    def forward(self, x, mask):
+        b, c, t, f = x.shape
+        per = c // self.groups
+        m = mask[:, None, :, None].to(x.dtype)
+        xg = (x * m).reshape(b, self.groups, -1)
+        n = (m.sum(dim=(1, 2, 3)) * per * f).clamp(min=1.0).unsqueeze(1)  # [B, 1]
+        mean = xg.sum(-1) / n
+        var = (xg.square().sum(-1) / n - mean * mean).clamp(min=0.0)
+        scale = torch.rsqrt(var + self.eps).repeat_interleave(per, 1) * self.weight  # [B, C]
+        shift = self.bias - mean.repeat_interleave(per, 1) * scale
+        return x * scale[:, :, None, None] + shift[:, :, None, None]
+
+    count = 0
+    for mod in module.modules():
+        if isinstance(mod, MaskedGroupNorm):
+            mod.forward = types.MethodType(forward, mod)
+            count += 1
+    return count
+
+
+def speed_crop_to_segment(module) -> bool:
+    """WHAT-IF for ``mtl_aug/augment.py`` (a behaviour change, not applied): crop speed-perturbed rows back
+    to the batch's input length, so a 0.9 factor no longer pads every row of the batch by 11 %."""
+    import types
+
+    speed = next((a for a in module.augment.augs if type(a).__name__ == "SpeedPerturb"), None)
+    if speed is None:
+        return False
+    original = speed.on_wave
+
+    def on_wave(self, wave, lengths, generator):
+        w, l = original(wave, lengths, generator)
+        return w[:, : wave.size(1)], l.clamp(max=wave.size(1))
+
+    speed.on_wave = types.MethodType(on_wave, speed)
+    return True
+
+
+def measure_candidates(batch_size: int = 32, seconds: float = 3.0, rounds: int = 5, warmup: int = 2,
+                       compile_: bool = False, channels_last: bool = True) -> dict:
+    """Speed-up candidates that are off by default, each against the plain step (1 thread, interleaved):
+
+    * ``channels_last``: the encoder's conv weights (hence activations) in NHWC memory format;
+    * ``groupnorm_scale_shift``: :func:`groupnorm_scale_shift` (a proposal for encoder.py), on STL and MTL-AUG;
+    * ``speed_crop``: :func:`speed_crop_to_segment` (what the speed-perturbation padding costs MTL-AUG);
+    * ``compile`` (``compile_=True``): ``torch.compile`` of the encoder and heads (inductor, CPU); the first
+      step's time (compilation) is reported separately.
     """
     import torch
 
-    out: dict = {"system": system, "batch_size": batch_size, "seconds": seconds, "threads": 1}
-    fns = {"eager": step_for(system, batch_size, seconds)}
+    out: dict = {"system": "mtl_aug", "batch_size": batch_size, "seconds": seconds, "threads": 1}
+    fns = {"mtl_aug": step_for("mtl_aug", batch_size, seconds), "stl": step_for("stl", batch_size, seconds)}
     if channels_last:
-        cl = step_for(system, batch_size, seconds)
+        cl = step_for("mtl_aug", batch_size, seconds)
         cl.module.encoder.to(memory_format=torch.channels_last)
-        fns["channels_last"] = cl
+        fns["mtl_aug+channels_last"] = cl
+    gn_stl, gn_mtl = step_for("stl", batch_size, seconds), step_for("mtl_aug", batch_size, seconds)
+    if groupnorm_scale_shift(gn_stl.module) and groupnorm_scale_shift(gn_mtl.module):
+        fns["stl+groupnorm_scale_shift"], fns["mtl_aug+groupnorm_scale_shift"] = gn_stl, gn_mtl
+    crop = step_for("mtl_aug", batch_size, seconds)
+    if speed_crop_to_segment(crop.module):
+        fns["mtl_aug+speed_crop"] = crop
     with common.one_thread():
         if compile_:
-            comp = step_for(system, batch_size, seconds)
+            comp = step_for("mtl_aug", batch_size, seconds)
             m = comp.module
             for name in ("encoder", "emotion_head", "decoder", "aug_head"):
                 if getattr(m, name, None) is not None:
-                    setattr(m, name, torch.compile(getattr(m, name), dynamic=False))
+                    setattr(m, name, torch.compile(getattr(m, name)))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     t0 = time.perf_counter()
                     comp()
                     out["compile_first_step_s"] = round(time.perf_counter() - t0, 2)
-                fns["compile"] = comp
+                    t0 = time.perf_counter()
+                    for _ in range(3):  # new speed-perturbed lengths recompile (dynamic shapes after the first)
+                        comp()
+                    out["compile_next_3_steps_s"] = round(time.perf_counter() - t0, 2)
+                fns["mtl_aug+compile"] = comp
             except Exception as e:  # no C++ compiler, unsupported op...: record, do not fail the suite
                 out["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-        res = common.compare(fns, "eager", rounds, warmup)
+        res = common.compare(fns, "mtl_aug", rounds, warmup)
+    out["baseline"] = "mtl_aug"
     out["variants"] = res
     return out
 
@@ -173,14 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--candidates", action="store_true", help="also time torch.compile / channels_last")
+    p.add_argument("--candidates", action="store_true", help="also time the off-by-default candidates")
+    p.add_argument("--compile", action="store_true", help="with --candidates: torch.compile too (minutes)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     bs, sec, rounds = (4, 0.5, 2) if a.quick else (a.batch_size, a.seconds, a.rounds)
     res = {"load_before": common.load_average(), "training": measure_training(bs, sec, rounds)}
     print_training(res["training"])
     if a.candidates:
-        res["candidates"] = measure_candidates(bs, sec, max(2, rounds - 2))
+        res["candidates"] = measure_candidates(bs, sec, max(2, rounds - 2), compile_=a.compile)
         print(json.dumps(res["candidates"], indent=1))
     res["load_after"] = common.load_average()
     print(f"load average before {res['load_before']} after {res['load_after']}")

@@ -258,6 +258,8 @@ def render_markdown(res: dict) -> str:
          f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('ram_gb', '?')} GB RAM, "
          f"{'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; torch {m.get('torch', '?')}, python {m.get('python', '?')}; "
          f"load average at start {m.get('load_average', '?')} (1/5/15 min).", "",
+         *(["**Quick mode: tiny sizes and the synthetic corpus; it checks the code paths, its numbers (and the "
+            "targets below) mean nothing.**", ""] if res.get("mode") == "quick" else []),
          "The machine is shared: absolute times move with its load (recorded per section below); the ratios "
          "of interleaved medians are the robust figures. Step comparisons run on one torch thread.", ""]
     targets = evaluate_targets(res)
@@ -298,6 +300,125 @@ def render_markdown(res: dict) -> str:
               _table(["stage", "ms per batch", "x real time", "time / front end's", "what"],
                      [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}",
                        fa.get("notes", {}).get(k, "")] for k, v in fa["parts"].items()]), ""]
+        sp = fa.get("speedups") or {}
+        if sp:
+            L += ["Before/after of the committed changes (live, same run): "
+                  + "; ".join(f"{k} x{v:.2f} faster" for k, v in sp.items()) + ".", ""]
+    sv = res.get("speed_variants")
+    if sv:
+        L += ["Speed perturbation of a whole batch (random factor per row from "
+              f"{sv['factors']}), three implementations:", "",
+              _table(["variant", "ms per batch", "x real time", "time / policy's"],
+                     [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}"]
+                      for k, v in sv["variants"].items()]), ""]
+    inf = res.get("inference")
+    if inf:
+        rows = [[k, f"{1000 * inf[k]['median_s']:.1f}", f"{inf[k]['rtf']:.4f}"]
+                for k in ("eager", "eager_windowed", "torchscript", "onnxruntime") if k in inf]
+        L += ["## Inference", "", f"`benchmarks/bench_inference.py`'s `measure_rtf`: a {inf.get('seconds', 10):g} s "
+              f"utterance, 1 thread, median of {inf.get('repeats', '?')}, untrained default-size model (same compute).",
+              "", _table(["backend", "ms", "RTF"], rows), ""]
+    rss = res.get("peak_rss")
+    if rss:
+        L += ["## Peak memory of a training run", "",
+              _table(["system", "peak RSS (MB)", "wall (s)", "exit", "command"],
+                     [[k, fmt(v.get("peak_rss_mb"), ".0f"), fmt(v.get("wall_s"), ".0f"), v.get("exit_code"),
+                       f"`{v.get('command', '')}`"] for k, v in rss.items()]), ""]
+    cand = res.get("candidates")
+    if cand:
+        notes = {"stl": "STL, for the ratios", "mtl_aug+channels_last": "encoder conv weights/activations NHWC",
+                 "stl+groupnorm_scale_shift": "PROPOSAL for encoder.py: masked GroupNorm as one-pass sums + scale/shift",
+                 "mtl_aug+groupnorm_scale_shift": "same proposal, MTL-AUG",
+                 "mtl_aug+speed_crop": "WHAT-IF: speed-perturbed rows cropped to the input length (no 11 % padding)",
+                 "mtl_aug+compile": "torch.compile of encoder and heads"}
+        L += ["## Speed-up candidates (off by default)", "",
+              f"Step of each variant, {cand['batch_size']} x {cand['seconds']:g} s, 1 thread, interleaved medians; "
+              "ratios to the plain MTL-AUG step"
+              + (f"; torch.compile's first step (compilation) took {cand['compile_first_step_s']} s, the next 3 "
+                 f"{cand.get('compile_next_3_steps_s')} s" if "compile_first_step_s" in cand else "")
+              + (f"; torch.compile failed: {cand['compile_error']}" if "compile_error" in cand else "") + ".", "",
+              _table(["variant", "step (ms)", "step / MTL-AUG's", "what"],
+                     [[k, f"{1000 * v['median_s']:.0f}", f"{v['ratio']:.2f}", notes.get(k, "")]
+                      for k, v in cand["variants"].items()]), ""]
+    cv = res.get("cv") or {}
+    if cv.get("minutes_10_folds") is not None:
+        v = cv["minutes_10_folds"]
+        est = "estimate: " if cv.get("estimated") else ""
+        out["cv_minutes"] = {"value": v, "met": v < 20, "note": f"{est}{v:.1f} min"
+                             + (f" ({cv.get('folds_run')} fold(s) run x {cv.get('n_folds_total')} / "
+                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")}
+    setup = cv.get("data_setup") or {}
+    if setup.get("cold_s") and setup.get("warm_s"):
+        v = round(setup["cold_s"] / setup["warm_s"], 1)
+        out["warm_cache_speedup"] = {"value": v, "met": v >= 2.0,
+                                     "note": f"{setup['cold_s']:.1f} s cold vs {setup['warm_s']:.1f} s warm (x{v})"}
+    for k in out:
+        out[k]["target"] = TARGETS[k]
+    return out
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(res: dict) -> str:
+    prov = res.get("provenance") or {}
+    m = prov.get("machine") or {}
+    git = prov.get("git") or {}
+    L = ["# Benchmarks", "",
+         f"`make bench` ({res.get('mode', 'full')} mode) on {prov.get('date', '?')}, commit "
+         f"`{git.get('commit', '?')[:12]}`{' (uncommitted changes)' if git.get('dirty') else ''}.", "",
+         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('ram_gb', '?')} GB RAM, "
+         f"{'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; torch {m.get('torch', '?')}, python {m.get('python', '?')}; "
+         f"load average at start {m.get('load_average', '?')} (1/5/15 min).", "",
+         *(["**Quick mode: tiny sizes and the synthetic corpus; it checks the code paths, its numbers (and the "
+            "targets below) mean nothing.**", ""] if res.get("mode") == "quick" else []),
+         "The machine is shared: absolute times move with its load (recorded per section below); the ratios "
+         "of interleaved medians are the robust figures. Step comparisons run on one torch thread.", ""]
+    targets = evaluate_targets(res)
+    if targets:
+        L += ["## Targets", "", _table(["target", "measured", "met"],
+                                        [[t["target"], t["note"], "yes" if t["met"] else "**no**"] for t in targets.values()]), ""]
+    tr = res.get("training")
+    if tr:
+        L += ["## Training throughput", "",
+              f"Real `MTLAugModule.training_step` + backward + optimizer step, configs' hparams, "
+              f"{tr['batch_size']} labelled x {tr['seconds']:g} s rows per step, {tr['threads']} thread, median of "
+              f"{tr['rounds']} interleaved rounds.", "",
+              _table(["system", "step (ms)", "q1–q3 (ms)", "labelled utt/s", "x real time", "step / STL's",
+                      "throughput / STL's", "rows/step"],
+                     [[r["label"], f"{1000 * r['median_s']:.0f}", f"{1000 * r['q1_s']:.0f}–{1000 * r['q3_s']:.0f}",
+                       f"{r['labelled_utt_per_s']:.1f}", f"{r['audio_x_realtime']:.0f}", f"{r['ratio']:.2f}",
+                       f"{r['throughput_ratio']:.2f}", r["rows_per_step"]] for r in tr["systems"].values()]), ""]
+    dw = res.get("data_wait")
+    if dw:
+        first = next(iter(dw.values()))
+        L += ["## Loader wait in a real fit", "",
+              f"`lightning.Trainer.fit` through the `train` CLI on {first['corpus']} fold {first['fold']} "
+              f"({first['system']}, batch {first['batch_size']}, {first['epochs']} epoch(s), {first['threads']} torch "
+              "thread(s)); wait = batch end → next batch start (includes Lightning's per-batch bookkeeping), "
+              "compute = batch start → end. Default `num_workers`: "
+              f"{res.get('default_num_workers', 0)}.", "",
+              _table(["num_workers", "wait share (all)", "after 1st epoch", "steady (not 1st batch)",
+                      "median wait (ms)", "1st batch wait (ms)", "median compute (ms)", "fit (s)"],
+                     [[k, _pct(v.get("wait_share_all")), _pct(v.get("wait_share_after_first_epoch")),
+                       _pct(v.get("wait_share_steady")), fmt(v.get("median_wait_ms"), ".1f"),
+                       fmt(v.get("median_first_batch_wait_ms"), ".1f"), fmt(v.get("median_compute_ms"), ".0f"),
+                       fmt(v.get("fit_s"), ".1f")] for k, v in dw.items()]), ""]
+    fa = res.get("frontend_augment")
+    if fa:
+        L += ["## Front end and augmentation", "",
+              f"Batched on CPU, {fa['batch_size']} x {fa['seconds']:g} s, {fa['threads']} thread, no autograd; "
+              "x real time = seconds of audio per second.", "",
+              _table(["stage", "ms per batch", "x real time", "time / front end's", "what"],
+                     [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}",
+                       fa.get("notes", {}).get(k, "")] for k, v in fa["parts"].items()]), ""]
+        sp = fa.get("speedups") or {}
+        if sp:
+            L += ["Before/after of the committed changes (live, same run): "
+                  + "; ".join(f"{k} x{v:.2f} faster" for k, v in sp.items()) + ".", ""]
     sv = res.get("speed_variants")
     if sv:
         L += ["Speed perturbation of a whole batch (random factor per row from "

@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/run_all.py                 # everything but the cross-validation run
     .venv/bin/python benchmarks/run_all.py --quick         # tiny sizes, synthetic corpus: checks the code paths
     .venv/bin/python benchmarks/run_all.py --only training,inference
-    .venv/bin/python benchmarks/run_all.py --candidates    # also torch.compile / channels_last (slow)
+    .venv/bin/python benchmarks/run_all.py --candidates    # also the off-by-default speed-up candidates
+    .venv/bin/python benchmarks/run_all.py --candidates --compile   # ... and torch.compile (minutes)
 
 Sections: ``training`` (bench_training), ``frontend`` (front end, augmentations, speed-perturbation
 variants), ``data_wait`` (real fit, num_workers 0/1/2), ``inference`` (bench_inference's ``measure_rtf``),
@@ -29,7 +30,7 @@ import common  # noqa: E402
 SECTIONS = ("training", "frontend", "data_wait", "inference", "rss")
 
 
-def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, workers=(0, 1, 2),
+def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compile_: bool = False, workers=(0, 1, 2),
         json_path: Path | None = None, md_path: Path | None = None, corpus: dict | None = None,
         verbose: bool = True) -> dict:
     """Run ``sections`` and write the JSON + markdown report; returns the results dict."""
@@ -59,7 +60,7 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, worker
         if candidates:
             with common.section(res["sections"], "candidates", verbose):
                 bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 5)
-                res["candidates"] = bench_training.measure_candidates(bs, sec, rounds, compile_=True)
+                res["candidates"] = bench_training.measure_candidates(bs, sec, rounds, compile_=compile_)
         if "frontend" in sections:
             with common.section(res["sections"], "frontend", verbose):
                 size = (4, 0.5, 2) if quick else (32, 3.0, 9)
@@ -118,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and the synthetic corpus (code paths only)")
     p.add_argument("--only", default=None, help=f"comma-separated sections of {', '.join(SECTIONS)}")
-    p.add_argument("--candidates", action="store_true", help="also time torch.compile and channels_last (slow)")
+    p.add_argument("--candidates", action="store_true",
+                   help="also time the off-by-default candidates (channels_last, GroupNorm proposal, speed crop)")
+    p.add_argument("--compile", action="store_true", help="with --candidates: torch.compile too (minutes)")
     p.add_argument("--workers", default="0,1,2", help="num_workers values of the loader-wait section")
     p.add_argument("--json", default=None, help="default experiments/results/bench.json (bench_quick.json with --quick)")
     p.add_argument("--md", default=None, help="default: the JSON path with .md")
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
     common.corpus_env()
-    run(sections, a.quick, a.candidates, tuple(int(w) for w in a.workers.split(",")), a.json, a.md)
+    run(sections, a.quick, a.candidates or a.compile, a.compile, tuple(int(w) for w in a.workers.split(",")), a.json, a.md)
     return 0
 
 

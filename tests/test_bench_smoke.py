@@ -35,15 +35,38 @@ def test_system_configs_match_the_issue():
 
 
 def test_training_throughput_quick():
-    res = bench_training.measure_training(batch_size=4, seconds=0.3, rounds=1, warmup=0)
+    res = bench_training.measure_training(batch_size=2, seconds=0.2, rounds=1, warmup=0)
     assert set(res["systems"]) == set(bench_training.SYSTEMS)
     assert res["systems"]["stl"]["ratio"] == 1.0
-    assert res["systems"]["mtl_aug_unlabelled"]["rows_per_step"] == 8
+    assert res["systems"]["mtl_aug_unlabelled"]["rows_per_step"] == 4
     assert all(r["labelled_utt_per_s"] > 0 for r in res["systems"].values())
 
 
+def test_candidates_quick():
+    res = bench_training.measure_candidates(batch_size=2, seconds=0.2, rounds=1, warmup=0, compile_=False)
+    assert {"mtl_aug", "stl", "mtl_aug+groupnorm_scale_shift", "mtl_aug+speed_crop"} <= set(res["variants"])
+
+
+def test_groupnorm_proposal_matches_the_encoder():
+    import torch
+
+    from mtl_aug.encoder import ConvEncoder
+
+    torch.manual_seed(0)
+    a, b = ConvEncoder(norm="group").eval(), ConvEncoder(norm="group").eval()
+    b.load_state_dict(a.state_dict())
+    assert bench_training.groupnorm_scale_shift(b) == len(b.blocks)
+    feats, lengths = torch.randn(3, 40, 64), torch.tensor([40, 31, 17])
+    za, zb = a(feats, lengths)[0], b(feats, lengths)[0]
+    assert torch.allclose(za, zb, atol=1e-5)
+    za.square().sum().backward()
+    zb.square().sum().backward()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert (pa.grad - pb.grad).abs().max() <= 1e-5 * pa.grad.abs().max()  # float32 rounding only
+
+
 def test_train_step_runs_the_real_training_step():
-    step = bench_training.step_for("mtl_aug", 4, 0.3)
+    step = bench_training.step_for("mtl_aug", 2, 0.2)
     before = [p.detach().clone() for p in step.module.parameters()]
     loss = step()
     assert loss == loss  # not NaN
@@ -51,15 +74,16 @@ def test_train_step_runs_the_real_training_step():
 
 
 def test_frontend_augment_and_speed_variants_quick():
-    fa = bench_data.measure_frontend_augment(batch_size=4, seconds=0.3, rounds=1, warmup=0)
-    assert set(fa["parts"]) == {"front_end", "speed", "specaug", "mixup", "policy"}
-    sv = bench_data.measure_speed_variants(batch_size=4, seconds=0.3, rounds=1, warmup=0)
+    fa = bench_data.measure_frontend_augment(batch_size=2, seconds=0.2, rounds=1, warmup=0)
+    assert {"front_end", "speed", "specaug", "mixup", "policy", "front_end_before", "policy_before"} <= set(fa["parts"])
+    assert set(fa["speedups"]) == {"front_end_power", "policy_in_place_assembly"}
+    sv = bench_data.measure_speed_variants(batch_size=2, seconds=0.2, rounds=1, warmup=0)
     assert len(sv["variants"]) == 3
 
 
 def test_data_wait_in_a_real_fit(corpus, tmp_path):
     res = bench_data.measure_data_wait(corpus, num_workers=0, max_epochs=1, limit_train_batches=2,
-                                       extra=["--data.batch_size=4", "--data.segment_seconds=0.3"], out_dir=tmp_path)
+                                       extra=["--data.batch_size=2", "--data.segment_seconds=0.2"], out_dir=tmp_path)
     assert res["batches"] == 2 and res["num_workers"] == 0
     assert 0.0 <= res["wait_share_all"] < 1.0
 
