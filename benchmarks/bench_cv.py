@@ -19,6 +19,8 @@ The numbers are added to ``experiments/results/bench.json``/``bench.md`` (sectio
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -66,8 +68,9 @@ def measure_data_setup(corpus: str, folds: list[str], manifest_dir: str | Path, 
 
     def setup_all(cache_dir) -> float:
         t0 = time.perf_counter()
-        for f in folds:
-            SERDataModule(fold=f, cache_dir=str(cache_dir) if cache_dir else None, **kw).setup("fit")
+        with contextlib.redirect_stderr(io.StringIO()):  # the datasets' progress bars
+            for f in folds:
+                SERDataModule(fold=f, cache_dir=str(cache_dir) if cache_dir else None, **kw).setup("fit")
         return round(time.perf_counter() - t0, 2)
 
     level = logging.getLogger("mtl_aug").level

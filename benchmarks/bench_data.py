@@ -271,41 +271,66 @@ def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds:
     return out
 
 
+class _FunctionalSpeed:
+    """Drop-in for one ``torchaudio.transforms.Speed`` that calls ``torchaudio.functional.resample`` (which
+    rebuilds its sinc kernel on every call) instead of the transform's cached kernel."""
+
+    def __init__(self, speed) -> None:
+        self.src, self.tgt = speed.source_sample_rate, speed.target_sample_rate
+
+    def __call__(self, wave, lengths):
+        import torch
+        import torchaudio
+
+        out = torchaudio.functional.resample(wave, self.src, self.tgt)
+        return out, torch.ceil(lengths * self.tgt / self.src).to(lengths.dtype)
+
+
 def measure_speed_variants(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7, warmup: int = 1,
                            factors=(0.9, 1.1), sample_rate: int = 16000) -> dict:
-    """Speed perturbation of a whole batch (random factor per row), three implementations, one thread."""
+    """Speed perturbation of a whole batch (random factor per row), one thread, three implementations that
+    all return the same padded batch + lengths (the policy's ``SpeedPerturb.on_wave`` assembly):
+    ``torchaudio.transforms.Speed`` per factor group (the policy: cached kernel, one call per group),
+    ``torchaudio.functional.resample`` per factor group (kernel rebuilt per call), ``Speed`` per row."""
+    import types
+
     import torch
-    import torchaudio
 
     from mtl_aug.augment import SpeedPerturb
+    from mtl_aug.masking import pad_to, zero_padding
 
     import bench_training as bt
 
     batch = bt.make_rows(batch_size, seconds)
     wave, lengths = batch["wave"], batch["lengths"]
-    g = torch.Generator().manual_seed(0)
-    which = torch.randint(len(factors), (batch_size,), generator=g)
-    policy_speed = SpeedPerturb(list(factors), sample_rate)
-    transforms = [torchaudio.transforms.Speed(sample_rate, f) for f in factors]
+    policy = SpeedPerturb(list(factors), sample_rate)
+    functional = SpeedPerturb(list(factors), sample_rate)
+    fast = list(functional.speeds)
+    del functional.speeds  # a plain list instead of the ModuleList (on_wave only iterates over it)
+    functional.speeds = [_FunctionalSpeed(s) for s in fast]
+    per_row = SpeedPerturb(list(factors), sample_rate)
 
-    def functional_per_group():
-        outs = []
-        for i, t in enumerate(transforms):
-            rows = (which == i).nonzero().squeeze(1)
-            if rows.numel():
-                outs.append(torchaudio.functional.resample(wave[rows], t.source_sample_rate, t.target_sample_rate))
-        return outs
+    def on_wave_per_row(self, wave, lengths, generator):
+        which = torch.randint(len(self.speeds), (wave.size(0),), generator=generator)
+        outs = [self.speeds[int(which[r])](wave[r:r + 1], lengths[r:r + 1]) for r in range(wave.size(0))]
+        t = max(w.size(1) for w, _ in outs)
+        out = torch.cat([pad_to(w, t) for w, _ in outs])
+        out_len = torch.cat([l.clamp(max=t) for _, l in outs])
+        return zero_padding(out, out_len), out_len
 
-    def speed_per_row():
-        return [transforms[int(which[r])](wave[r:r + 1], lengths[r:r + 1]) for r in range(batch_size)]
-
-    fns = {"Speed_per_factor_group": lambda: policy_speed.on_wave(wave, lengths, g),
-           "functional_resample_per_group": functional_per_group,
-           "Speed_per_row": speed_per_row}
+    per_row.on_wave = types.MethodType(on_wave_per_row, per_row)
+    fns = {name: (lambda m=m: m.on_wave(wave, lengths, torch.Generator().manual_seed(0)))
+           for name, m in (("Speed_per_factor_group", policy), ("functional_resample_per_group", functional),
+                           ("Speed_per_row", per_row))}
+    with torch.no_grad():
+        ref = fns["Speed_per_factor_group"]()
+        same = all(torch.allclose(ref[0], fns[k]()[0], atol=1e-5) and torch.equal(ref[1], fns[k]()[1])
+                   for k in ("functional_resample_per_group", "Speed_per_row"))
     with torch.no_grad(), common.one_thread():
         res = common.compare(fns, "Speed_per_factor_group", rounds, warmup)
     audio = batch_size * seconds
     return {"batch_size": batch_size, "seconds": seconds, "factors": list(factors), "threads": 1,
+            "same_output": bool(same),
             "variants": {k: {**v, "x_realtime": round(audio / v["median_s"], 1)} for k, v in res.items()}}
 
 
@@ -374,6 +399,16 @@ def measure_peak_rss(corpus: dict, system: str = "mtl_aug", max_epochs: int = 1,
     if tail:
         res["log_tail"] = tail
     return res
+
+
+def measure_rss_baselines() -> dict:
+    """Peak RSS of child processes that only import (what a training run's figure starts from)."""
+    env = {**os.environ, "PYTHONPATH": str(common.REPO)}
+    out = {}
+    for name, code in (("import torch", "import torch"),
+                       ("import torch + lightning + mtl_aug.training", "import torch, lightning, mtl_aug.training")):
+        out[name] = peak_rss_of([sys.executable, "-c", code], common.REPO, env, timeout=600)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -292,6 +292,11 @@ def render_markdown(res: dict) -> str:
                        _pct(v.get("wait_share_steady")), fmt(v.get("median_wait_ms"), ".1f"),
                        fmt(v.get("median_first_batch_wait_ms"), ".1f"), fmt(v.get("median_compute_ms"), ".0f"),
                        fmt(v.get("fit_s"), ".1f")] for k, v in dw.items()]), ""]
+        dt = res.get("data_wait_default_threads")
+        if dt:
+            L += [f"Same fit, num_workers={dt['num_workers']}, at torch's default {dt['threads']} threads: wait share "
+                  f"{_pct(dt.get('wait_share_all'))} (median compute {fmt(dt.get('median_compute_ms'), '.0f')} ms, "
+                  f"median wait {fmt(dt.get('median_wait_ms'), '.1f')} ms).", ""]
     fa = res.get("frontend_augment")
     if fa:
         L += ["## Front end and augmentation", "",
@@ -307,7 +312,8 @@ def render_markdown(res: dict) -> str:
     sv = res.get("speed_variants")
     if sv:
         L += ["Speed perturbation of a whole batch (random factor per row from "
-              f"{sv['factors']}), three implementations:", "",
+              f"{sv['factors']}), three implementations with the same output"
+              f"{'' if sv.get('same_output', True) else ' (**outputs differ**)'}:", "",
               _table(["variant", "ms per batch", "x real time", "time / policy's"],
                      [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}"]
                       for k, v in sv["variants"].items()]), ""]
@@ -324,6 +330,10 @@ def render_markdown(res: dict) -> str:
               _table(["system", "peak RSS (MB)", "wall (s)", "exit", "command"],
                      [[k, fmt(v.get("peak_rss_mb"), ".0f"), fmt(v.get("wall_s"), ".0f"), v.get("exit_code"),
                        f"`{v.get('command', '')}`"] for k, v in rss.items()]), ""]
+        base = res.get("rss_baselines")
+        if base:
+            L += ["Baselines (child processes that only import): "
+                  + "; ".join(f"`{k}` {v['peak_rss_mb']:.0f} MB" for k, v in base.items()) + ".", ""]
     cand = res.get("candidates")
     if cand:
         notes = {"stl": "STL, for the ratios", "mtl_aug+channels_last": "encoder conv weights/activations NHWC",
@@ -407,6 +417,11 @@ def render_markdown(res: dict) -> str:
                        _pct(v.get("wait_share_steady")), fmt(v.get("median_wait_ms"), ".1f"),
                        fmt(v.get("median_first_batch_wait_ms"), ".1f"), fmt(v.get("median_compute_ms"), ".0f"),
                        fmt(v.get("fit_s"), ".1f")] for k, v in dw.items()]), ""]
+        dt = res.get("data_wait_default_threads")
+        if dt:
+            L += [f"Same fit, num_workers={dt['num_workers']}, at torch's default {dt['threads']} threads: wait share "
+                  f"{_pct(dt.get('wait_share_all'))} (median compute {fmt(dt.get('median_compute_ms'), '.0f')} ms, "
+                  f"median wait {fmt(dt.get('median_wait_ms'), '.1f')} ms).", ""]
     fa = res.get("frontend_augment")
     if fa:
         L += ["## Front end and augmentation", "",
@@ -422,7 +437,8 @@ def render_markdown(res: dict) -> str:
     sv = res.get("speed_variants")
     if sv:
         L += ["Speed perturbation of a whole batch (random factor per row from "
-              f"{sv['factors']}), three implementations:", "",
+              f"{sv['factors']}), three implementations with the same output"
+              f"{'' if sv.get('same_output', True) else ' (**outputs differ**)'}:", "",
               _table(["variant", "ms per batch", "x real time", "time / policy's"],
                      [[k, f"{1000 * v['median_s']:.1f}", f"{v['x_realtime']:.0f}", f"{v['ratio']:.2f}"]
                       for k, v in sv["variants"].items()]), ""]
@@ -439,6 +455,10 @@ def render_markdown(res: dict) -> str:
               _table(["system", "peak RSS (MB)", "wall (s)", "exit", "command"],
                      [[k, fmt(v.get("peak_rss_mb"), ".0f"), fmt(v.get("wall_s"), ".0f"), v.get("exit_code"),
                        f"`{v.get('command', '')}`"] for k, v in rss.items()]), ""]
+        base = res.get("rss_baselines")
+        if base:
+            L += ["Baselines (child processes that only import): "
+                  + "; ".join(f"`{k}` {v['peak_rss_mb']:.0f} MB" for k, v in base.items()) + ".", ""]
     cand = res.get("candidates")
     if cand:
         L += ["## Speed-up candidates (off by default)", "",

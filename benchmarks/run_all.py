@@ -74,6 +74,9 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compil
                 kw = {"max_epochs": 1, "limit_train_batches": 1,
                       "extra": ["--data.batch_size=4", "--data.segment_seconds=0.5"]} if quick else {"max_epochs": 3}
                 res["data_wait"] = bench_data.compare_workers(corpus, workers, **kw)
+                if not quick:  # the default configuration once more at torch's default thread count
+                    res["data_wait_default_threads"] = bench_data.measure_data_wait(
+                        corpus, num_workers=res["default_num_workers"], n_threads=None, **kw)
         if "inference" in sections:
             with common.section(res["sections"], "inference", verbose):
                 from bench_inference import measure_rtf
@@ -90,6 +93,8 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compil
                 extra = ["--data.batch_size=4", "--data.segment_seconds=0.5"] if quick else []
                 res["peak_rss"] = {s: bench_data.measure_peak_rss(corpus, s, 1, 1 if quick else 4, extra)
                                    for s in systems}
+                if not quick:
+                    res["rss_baselines"] = bench_data.measure_rss_baselines()
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
