@@ -23,7 +23,7 @@ export LIBRISPEECH_ROOT ?= $(SHARED)/librispeech/LibriSpeech
 export NOISE_ROOT ?= $(SHARED)/speech_commands
 export SYNTHETIC_ROOT ?= .cache/synthetic
 
-.PHONY: install test prepare synth train demo cv cross noise adversarial paper-tables sweep sweep-offline predict export pretrained bench bench-cv bench-inference clean
+.PHONY: install test prepare synth train demo cv cross noise adversarial paper-tables sweep sweep-offline predict export pretrained bench bench-cv bench-inference clean bench-quick
 
 install: $(VENV)/.installed  ## create .venv and install the project (idempotent)
 	@$(PY) -c "import torch, torchaudio, lightning, torchmetrics, librosa, pandas, soundfile, wandb; print(f'torch {torch.__version__} torchaudio {torchaudio.__version__} lightning {lightning.__version__} torchmetrics {torchmetrics.__version__} librosa {librosa.__version__} pandas {pandas.__version__} soundfile {soundfile.__version__} wandb {wandb.__version__}')"
@@ -103,3 +103,17 @@ sweep:  ## create a W&B sweep (server + `wandb login`) and print its agent comma
 
 sweep-offline:  ## run a sweep here, no server, resumable: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2 EXTRA="--threads 1"
 	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) $(EXTRA)
+
+# --- Benchmarks (docs_fragments/bench.md). `bench` and `bench-cv` are already in .PHONY (add bench-quick).
+# ARGS: extra flags of the script, e.g. ARGS="--only training,inference" or ARGS=--candidates.
+# FOLD (bench-cv): comma list of folds; fewer than all gives an estimate of the 10-fold time.
+BENCH_CORPUS ?= emodb
+
+bench:  ## benchmark suite (~15 min on 2 cores) -> experiments/results/bench.{md,json}: make bench [ARGS="--only training"]
+	$(PY) benchmarks/run_all.py $(ARGS)
+
+bench-quick:  ## the suite at tiny sizes on the synthetic corpus (checks code paths; numbers meaningless) -> bench_quick.{md,json}
+	$(PY) benchmarks/run_all.py --quick $(ARGS)
+
+bench-cv:  ## wall time of one EMODB-2s LOSO cv run (10 folds, 1 seed: long), cold cache, + cold/warm data setup: make bench-cv [FOLD=03]
+	$(PY) benchmarks/bench_cv.py --corpus $(BENCH_CORPUS) --system $(SYSTEM) $(if $(FOLD),--folds $(FOLD)) $(ARGS) $(if $(EXTRA),-- $(EXTRA))
