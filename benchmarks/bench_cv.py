@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_cv.py                 # make bench-cv: EMODB-2s, 10 LOSO folds, 1 seed (long)
     .venv/bin/python benchmarks/bench_cv.py --folds 03      # one fold: checks the code path, estimates x10
+    .venv/bin/python benchmarks/bench_cv.py --folds 03 --threads 1   # the cv process on one torch thread
     .venv/bin/python benchmarks/bench_cv.py --folds 03 -- --trainer.max_epochs=2
 
 1. ``python -m mtl_aug cv --corpus emodb --system mtl_aug --seeds 1 --out <tmp> [--folds ...]
@@ -101,7 +102,8 @@ def estimate(wall_s: float, per_fold: list[float], n_total: int) -> dict:
 
 def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds: str | None = None,
         extra: list[str] = (), keep: str | None = None, manifest_dir: str | None = None,
-        json_path: Path | None = None, md_path: Path | None = None, setup_only: bool = False) -> dict:
+        json_path: Path | None = None, md_path: Path | None = None, setup_only: bool = False,
+        threads: int | None = None) -> dict:
     import bench_data
 
     common.corpus_env()
@@ -115,12 +117,14 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
     cmd = cv_command(corpus, system, seeds, out, cache, folds, manifest_dir, list(extra))
     res: dict = {"date": common.provenance()["date"], "git": common.git_info(), "load_before": common.load_average(),
                  "command": "python -m mtl_aug cv " + " ".join(cmd[4:]).replace(str(base), "<tmp>"),
-                 "corpus": corpus, "system": system, "seeds": seeds,
+                 "corpus": corpus, "system": system, "seeds": seeds, "threads": threads or "torch default",
                  "folds": folds.split(",") if folds else all_folds, "n_folds_total": len(all_folds)}
     try:
         if not setup_only:
             print(f"[bench-cv] {res['command']}", flush=True)
             env = {**os.environ, "PYTHONPATH": str(common.REPO)}
+            if threads:
+                env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
             child = bench_data.peak_rss_of(cmd, common.REPO, env, timeout=6 * 3600, log_path=base / "cv.log")
             res.update({"wall_s": child["wall_s"], "cpu_s": child["cpu_s"], "exit_code": child["exit_code"],
                         "peak_rss_mb": child["peak_rss_mb"]})
@@ -165,10 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest-dir", default=None)
     p.add_argument("--keep", default=None, help="keep the cv outputs and logs in this folder")
     p.add_argument("--setup-only", action="store_true", help="only the cold/warm data-setup comparison")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OMP/MKL threads of the cv process (default: torch's, as `make cv` runs)")
     p.add_argument("--json", default=None, help="default experiments/results/bench.json")
     p.add_argument("--md", default=None)
     a = p.parse_args(own)
-    res = run(a.corpus, a.system, a.seeds, a.folds, extra, a.keep, a.manifest_dir, a.json, a.md, a.setup_only)
+    res = run(a.corpus, a.system, a.seeds, a.folds, extra, a.keep, a.manifest_dir, a.json, a.md, a.setup_only,
+              a.threads)
     return 1 if res.get("exit_code") else 0
 
 

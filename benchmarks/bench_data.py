@@ -15,8 +15,8 @@
   32 x 3 s on one thread; the speed-perturbation variants (``torchaudio.transforms.Speed`` per factor
   group, as the policy does, vs ``torchaudio.functional.resample`` per factor group, which rebuilds its
   sinc kernel on every call, vs one call per row).
-* **peak resident memory**: ``ru_maxrss`` (``os.wait4``) of a child ``python -m mtl_aug train ...`` that
-  fits one short epoch and tests.
+* **peak resident memory**: ``ru_maxrss`` of a child ``python -m mtl_aug train ...`` that fits one short
+  epoch and tests (spawned through a small launcher: see ``peak_rss_of``).
 """
 
 from __future__ import annotations
@@ -335,30 +335,48 @@ def measure_speed_variants(batch_size: int = 32, seconds: float = 3.0, rounds: i
 
 
 # -- peak memory of a training run -------------------------------------------------------------------------
+# A small launcher between the benchmark and the measured command: Linux's exec records the pre-exec
+# memory's high-water mark in the child's ru_maxrss, so a command spawned directly from a benchmark process
+# that holds torch and a model would report at least that process's RSS. The launcher is small, and reports
+# RUSAGE_CHILDREN of the command it runs (the command alone).
+_LAUNCHER = ("import json, resource, subprocess, sys\n"
+             "rc = subprocess.call(sys.argv[2:])\n"
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+             "open(sys.argv[1], 'w').write(json.dumps({'maxrss_kb': u.ru_maxrss, 'cpu_s': u.ru_utime + u.ru_stime}))\n"
+             "sys.exit(rc)\n")
+
+
 def peak_rss_of(cmd: list[str], cwd: str | Path | None = None, env: dict | None = None, timeout: float = 1800,
                 log_path: str | Path | None = None) -> dict:
-    """Run ``cmd`` as a child process; ``{"exit_code", "peak_rss_mb", "wall_s", "cpu_s"}``: ``os.wait4``'s
-    ``ru_maxrss`` and user + system CPU seconds (that child only, not its own children)."""
+    """Run ``cmd`` in a child process (through a small launcher, see ``_LAUNCHER``);
+    ``{"exit_code", "peak_rss_mb", "wall_s", "cpu_s"}``: the command's ``ru_maxrss`` and user + system CPU
+    seconds (the command and its own waited-for children)."""
+    import signal
+
     t0 = time.perf_counter()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    fd, usage_path = tempfile.mkstemp(prefix="bench_rusage_", suffix=".json")
+    os.close(fd)
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.time() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.1)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, usage_path, *cmd], cwd=cwd, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher's own process group: it and the command
+            code = proc.wait()
+        try:
+            usage = json.loads(Path(usage_path).read_text() or "{}")
+        except ValueError:
+            usage = {}
     finally:
         if log_path:
             log.close()
-    return {"exit_code": proc.returncode, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+        Path(usage_path).unlink(missing_ok=True)
+    return {"exit_code": code,
+            "peak_rss_mb": round(usage["maxrss_kb"] / 1024, 1) if "maxrss_kb" in usage else None,
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "cpu_s": round(usage["cpu_s"], 1) if "cpu_s" in usage else None}
 
 
 def train_command(corpus: dict, system: str, out_dir: str | Path, max_epochs: int = 1,

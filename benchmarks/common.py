@@ -5,8 +5,8 @@ Timing rules (the machine is shared; other processes load its 2 cores):
 * per-step comparisons run on ONE torch thread (``one_thread()``), so a neighbour's load slows every
   variant alike instead of starving a 2-thread variant at random;
 * variants are *interleaved* (round-robin, rotating order) and repeated; figures are medians, and the
-  RATIO of each variant to its baseline is reported beside the absolute numbers (ratios of interleaved
-  medians are robust to load; absolute numbers are not);
+  RATIO of each variant to its baseline is reported beside the absolute numbers: the median over rounds
+  of the per-round ratio (paired, robust to load drift; absolute numbers are not);
 * the 1-minute load average is recorded before and after every section.
 """
 
@@ -151,13 +151,16 @@ def summary(times: list[float]) -> dict:
 
 
 def compare(fns: dict[str, Callable[[], object]], baseline: str, rounds: int = 5, warmup: int = 1) -> dict:
-    """``interleaved`` + per-variant summary + ``ratio`` = median / baseline's median."""
+    """``interleaved`` + per-variant summary; ``ratio`` = median over rounds of (variant's time / baseline's
+    time in the same round): paired, so a slow phase of the machine's load cancels out;
+    ``ratio_of_medians`` for reference."""
     times = interleaved(fns, rounds, warmup)
     base = statistics.median(times[baseline])
     out = {}
     for name, ts in times.items():
         out[name] = summary(ts)
-        out[name]["ratio"] = round(statistics.median(ts) / base, 3)
+        out[name]["ratio"] = round(statistics.median(t / b for t, b in zip(ts, times[baseline])), 3)
+        out[name]["ratio_of_medians"] = round(statistics.median(ts) / base, 3)
     return out
 
 
@@ -215,7 +218,9 @@ def evaluate_targets(res: dict) -> dict:
     tr = (res.get("training") or {}).get("systems", {})
     if "mtl_aug" in tr:
         v = tr["mtl_aug"]["ratio"]
-        out["mtl_step_ratio"] = {"value": v, "met": v <= 1.5, "note": f"x{v:.2f} (1 thread, interleaved medians)"}
+        out["mtl_step_ratio"] = {"value": v, "met": v <= 1.5,
+                                 "note": f"x{v:.2f} (1 thread, median of per-round ratios; ratio of medians "
+                                         f"x{tr['mtl_aug'].get('ratio_of_medians', v):.2f})"}
     dw = res.get("data_wait") or {}
     default = str(res.get("default_num_workers", 0))
     if default in dw and dw[default].get("wait_share_all") is not None:
@@ -261,7 +266,8 @@ def render_markdown(res: dict) -> str:
          *(["**Quick mode: tiny sizes and the synthetic corpus; it checks the code paths, its numbers (and the "
             "targets below) mean nothing.**", ""] if res.get("mode") == "quick" else []),
          "The machine is shared: absolute times move with its load (recorded per section below); the ratios "
-         "of interleaved medians are the robust figures. Step comparisons run on one torch thread.", ""]
+         "(median over interleaved rounds of each round's ratio) are the robust figures. Step comparisons run "
+         "on one torch thread.", ""]
     targets = evaluate_targets(res)
     if targets:
         L += ["## Targets", "", _table(["target", "measured", "met"],
@@ -386,7 +392,8 @@ def render_markdown(res: dict) -> str:
          *(["**Quick mode: tiny sizes and the synthetic corpus; it checks the code paths, its numbers (and the "
             "targets below) mean nothing.**", ""] if res.get("mode") == "quick" else []),
          "The machine is shared: absolute times move with its load (recorded per section below); the ratios "
-         "of interleaved medians are the robust figures. Step comparisons run on one torch thread.", ""]
+         "(median over interleaved rounds of each round's ratio) are the robust figures. Step comparisons run "
+         "on one torch thread.", ""]
     targets = evaluate_targets(res)
     if targets:
         L += ["## Targets", "", _table(["target", "measured", "met"],
@@ -471,13 +478,19 @@ def render_markdown(res: dict) -> str:
     cv = res.get("cv")
     if cv:
         L += ["## Cross-validation wall time (`make bench-cv`)", "",
-              f"`{cv.get('command', '')}` with an empty waveform cache, measured {cv.get('date', '?')} "
-              f"(load {cv.get('load_before', '?')} → {cv.get('load_after', '?')}).", ""]
+              f"`{cv.get('command', '')}` with an empty waveform cache, torch threads: "
+              f"{cv.get('threads', 'torch default')}, measured {cv.get('date', '?')} at commit "
+              f"`{(cv.get('git') or {}).get('commit', '?')[:12]}` (load {cv.get('load_before', '?')} → "
+              f"{cv.get('load_after', '?')}).", ""]
         rows = [["folds run", ", ".join(cv.get("folds", [])) or "all"],
                 ["wall time of the folds run", f"{fmt(cv.get('wall_s'), '.0f')} s"],
                 ["per fold (median)", f"{fmt(cv.get('per_fold_s'), '.0f')} s"],
                 ["10-fold run", f"{fmt(cv.get('minutes_10_folds'), '.1f')} min"
                  + (" (**estimate**: per-fold time x 10)" if cv.get("estimated") else "")]]
+        if cv.get("cpu_s"):
+            rows.append(["CPU time of the cv process (user + system)", f"{cv['cpu_s']:.0f} s"])
+        if cv.get("peak_rss_mb"):
+            rows.append(["peak RSS of the cv process", f"{cv['peak_rss_mb']:.0f} MB"])
         if cv.get("epochs"):
             rows.append(["epochs per fold (early stopping)", ", ".join(str(e) for e in cv["epochs"])])
         setup = cv.get("data_setup") or {}

@@ -53,13 +53,13 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compil
                 corpus = bench_data.synthetic_corpus(tmp, *((4, 4, 8) if quick else ()))
         if "training" in sections:
             with common.section(res["sections"], "training", verbose):
-                bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 9)
+                bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 15)
                 res["training"] = bench_training.measure_training(bs, sec, rounds, warmup=1 if quick else 2)
                 if verbose:
                     bench_training.print_training(res["training"])
         if candidates:
             with common.section(res["sections"], "candidates", verbose):
-                bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 5)
+                bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 7)
                 res["candidates"] = bench_training.measure_candidates(bs, sec, rounds, compile_=compile_)
         if "frontend" in sections:
             with common.section(res["sections"], "frontend", verbose):
