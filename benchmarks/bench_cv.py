@@ -89,15 +89,32 @@ def measure_data_setup(corpus: str, folds: list[str], manifest_dir: str | Path, 
             "cold_over_warm": round(cold / warm, 1) if warm else None}
 
 
-def estimate(wall_s: float, per_fold: list[float], n_total: int) -> dict:
-    """10-fold wall time from the folds run: start-up overhead (wall - sum of fold times) + mean fold x n."""
+def estimate(wall_s: float, per_fold: list[float], n_total: int, epochs: list[int] | None = None,
+             max_epochs: int | None = None) -> dict:
+    """10-fold wall time from the folds run: start-up overhead (wall - sum of fold times) + mean fold x n.
+    With ``epochs``/``max_epochs`` also the seconds per epoch and the estimate if every fold ran
+    ``max_epochs`` (no early stop)."""
     run = len(per_fold)
     if not run:
         return {"minutes_10_folds": None, "estimated": True}
     overhead = max(0.0, wall_s - sum(per_fold))
     total = wall_s if run >= n_total else overhead + statistics.mean(per_fold) * n_total
-    return {"minutes_10_folds": round(total / 60, 2), "estimated": run < n_total, "overhead_s": round(overhead, 1),
-            "per_fold_s": round(statistics.median(per_fold), 1)}
+    out = {"minutes_10_folds": round(total / 60, 2), "estimated": run < n_total, "overhead_s": round(overhead, 1),
+           "per_fold_s": round(statistics.median(per_fold), 1)}
+    if epochs and len(epochs) == run and all(epochs):
+        per_epoch = sum(per_fold) / sum(epochs)
+        out["per_epoch_s"] = round(per_epoch, 2)
+        if max_epochs:
+            out["max_epochs"] = max_epochs
+            out["minutes_10_folds_at_max_epochs"] = round((overhead + per_epoch * max_epochs * n_total) / 60, 2)
+    return out
+
+
+def config_max_epochs() -> int | None:
+    import yaml
+
+    cfg = yaml.safe_load((common.REPO / "experiments" / "base.yaml").read_text()) or {}
+    return (cfg.get("trainer") or {}).get("max_epochs")
 
 
 def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds: str | None = None,
@@ -135,7 +152,10 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
             res["fold_results"] = rows
             res["folds_run"] = len(rows)
             res["epochs"] = [r["epochs"] for r in rows]
-            res.update(estimate(child["wall_s"], [r["seconds"] for r in rows if r["seconds"]], len(all_folds)))
+            max_epochs = next((int(x.split("=", 1)[1]) for x in extra if x.startswith("--trainer.max_epochs=")),
+                              config_max_epochs())
+            res.update(estimate(child["wall_s"], [r["seconds"] for r in rows if r["seconds"]], len(all_folds),
+                                [r["epochs"] for r in rows if r["seconds"]], max_epochs))
         print("[bench-cv] data setup of every fold: cold / warm / no cache", flush=True)
         res["data_setup"] = measure_data_setup(corpus, all_folds, manifest_dir, base_dir=base / "setup")
     finally:
@@ -146,7 +166,9 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
     md_path = Path(md_path or json_path.with_suffix(".md"))
     results = common.read_results(json_path)
     results.setdefault("provenance", common.provenance())
-    results["cv"] = res
+    results["cv"] = res  # the latest run (the target row); every thread setting's latest run in cv_runs
+    if not setup_only:
+        results.setdefault("cv_runs", {})[f"threads={threads or 'default'}"] = res
     results["targets"] = common.evaluate_targets(results)
     common.write_results(results, json_path, md_path)
     for k in ("cv_minutes", "warm_cache_speedup"):

@@ -235,8 +235,11 @@ def evaluate_targets(res: dict) -> dict:
         v = cv["minutes_10_folds"]
         est = "estimate: " if cv.get("estimated") else ""
         out["cv_minutes"] = {"value": v, "met": v < 20, "note": f"{est}{v:.1f} min"
-                             + (f" ({cv.get('folds_run')} fold(s) run x {cv.get('n_folds_total')} / "
-                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")}
+                             + (f" ({cv.get('folds_run')} fold(s) run, x {cv.get('n_folds_total')} / "
+                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")
+                             + f", torch threads: {cv.get('threads', 'default')}"
+                             + (f"; {cv['minutes_10_folds_at_max_epochs']:.1f} min if every fold ran "
+                                f"{cv.get('max_epochs')} epochs" if cv.get("minutes_10_folds_at_max_epochs") else "")}
     setup = cv.get("data_setup") or {}
     if setup.get("cold_s") and setup.get("warm_s"):
         v = round(setup["cold_s"] / setup["warm_s"], 1)
@@ -361,8 +364,11 @@ def render_markdown(res: dict) -> str:
         v = cv["minutes_10_folds"]
         est = "estimate: " if cv.get("estimated") else ""
         out["cv_minutes"] = {"value": v, "met": v < 20, "note": f"{est}{v:.1f} min"
-                             + (f" ({cv.get('folds_run')} fold(s) run x {cv.get('n_folds_total')} / "
-                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")}
+                             + (f" ({cv.get('folds_run')} fold(s) run, x {cv.get('n_folds_total')} / "
+                                f"{cv.get('folds_run')})" if cv.get("estimated") else "")
+                             + f", torch threads: {cv.get('threads', 'default')}"
+                             + (f"; {cv['minutes_10_folds_at_max_epochs']:.1f} min if every fold ran "
+                                f"{cv.get('max_epochs')} epochs" if cv.get("minutes_10_folds_at_max_epochs") else "")}
     setup = cv.get("data_setup") or {}
     if setup.get("cold_s") and setup.get("warm_s"):
         v = round(setup["cold_s"] / setup["warm_s"], 1)
@@ -487,6 +493,10 @@ def render_markdown(res: dict) -> str:
                 ["per fold (median)", f"{fmt(cv.get('per_fold_s'), '.0f')} s"],
                 ["10-fold run", f"{fmt(cv.get('minutes_10_folds'), '.1f')} min"
                  + (" (**estimate**: per-fold time x 10)" if cv.get("estimated") else "")]]
+        if cv.get("per_epoch_s"):
+            rows += [["seconds per epoch", f"{cv['per_epoch_s']:.1f} s"],
+                     [f"10-fold run if every fold ran {cv.get('max_epochs')} epochs (no early stop)",
+                      f"{fmt(cv.get('minutes_10_folds_at_max_epochs'), '.1f')} min (estimate)"]]
         if cv.get("cpu_s"):
             rows.append(["CPU time of the cv process (user + system)", f"{cv['cpu_s']:.0f} s"])
         if cv.get("peak_rss_mb"):
@@ -499,6 +509,17 @@ def render_markdown(res: dict) -> str:
                      ["same, warm cache", f"{fmt(setup.get('warm_s'), '.1f')} s"],
                      ["same, no cache (decode every time)", f"{fmt(setup.get('nocache_s'), '.1f')} s"]]
         L += [_table(["", ""], rows), ""]
+    runs = res.get("cv_runs") or {}
+    if len(runs) > 1:
+        L += ["All recorded cv runs (latest per thread setting):", "",
+              _table(["threads", "date", "commit", "folds", "epochs", "s per epoch", "per fold (s)", "10 folds (min)",
+                      "at max epochs (min)", "load before"],
+                     [[r.get("threads"), r.get("date", "?")[:16], (r.get("git") or {}).get("commit", "?")[:8],
+                       ",".join(r.get("folds", [])), ",".join(str(e) for e in r.get("epochs", [])),
+                       fmt(r.get("per_epoch_s") or _per_epoch(r), ".1f"), fmt(r.get("per_fold_s"), ".0f"),
+                       fmt(r.get("minutes_10_folds"), ".1f") + (" (est.)" if r.get("estimated") else ""),
+                       fmt(r.get("minutes_10_folds_at_max_epochs"), ".1f"), r.get("load_before")]
+                      for r in runs.values()]), ""]
     secs = res.get("sections")
     if secs:
         L += ["## Sections", "", _table(["section", "wall (s)", "load before", "load after"],
@@ -506,6 +527,12 @@ def render_markdown(res: dict) -> str:
                                          for k, v in secs.items()]), ""]
     L += ["History of speed changes (before/after): `experiments/results/bench_history.md`.", ""]
     return "\n".join(L)
+
+
+def _per_epoch(r: dict) -> float | None:
+    rows = r.get("fold_results") or []
+    e = sum(x.get("epochs") or 0 for x in rows)
+    return sum(x.get("seconds") or 0 for x in rows) / e if e else None
 
 
 def _pct(x) -> str:

@@ -121,6 +121,8 @@ def test_cv_helpers_and_report(corpus, tmp_path):
     assert setup["cold_s"] > 0 and setup["warm_s"] > 0 and setup["folds"] == 1
     est = bench_cv.estimate(wall_s=100.0, per_fold=[80.0], n_total=10)
     assert est["estimated"] and est["minutes_10_folds"] == pytest.approx((20 + 800) / 60, abs=0.01)
+    est = bench_cv.estimate(wall_s=100.0, per_fold=[80.0], n_total=10, epochs=[20], max_epochs=40)
+    assert est["per_epoch_s"] == 4.0 and est["minutes_10_folds_at_max_epochs"] == pytest.approx((20 + 1600) / 60, abs=0.01)
     cmd = bench_cv.cv_command("emodb", "mtl_aug", "1", tmp_path / "out", tmp_path / "cache", folds="03")
     assert cmd[cmd.index("--folds") + 1] == "03" and f"--data.cache_dir={tmp_path / 'cache'}" in cmd
 
