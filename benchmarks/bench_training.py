@@ -107,12 +107,17 @@ def step_for(system: str, batch_size: int, seconds: float, **overrides) -> Train
 
 def measure_training(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7, warmup: int = 2,
                      systems=SYSTEMS, n_threads: int = 1) -> dict:
-    """Median step time, labelled utterances per second and the ratio to STL for every system."""
+    """Median step time, labelled utterances per second and the ratio to STL for every system. The glibc
+    allocator setting that ``MTLAugModule.on_fit_start`` applies in a CPU fit is applied here too (its
+    before/after: :func:`measure_allocator`)."""
+    from mtl_aug.module import tune_cpu_allocator
+
+    tuned = tune_cpu_allocator()
     steps = {s: step_for(s, batch_size, seconds) for s in systems}
     with common.threads(n_threads):
         res = common.compare(steps, systems[0], rounds, warmup)
     out: dict = {"batch_size": batch_size, "seconds": seconds, "threads": n_threads, "rounds": rounds,
-                 "baseline": systems[0], "systems": {}}
+                 "baseline": systems[0], "allocator_tuned": tuned, "systems": {}}
     for s in systems:
         r = res[s]
         rows = batch_size * (2 if "unlabelled" in steps[s].batch else 1)
@@ -223,6 +228,60 @@ def measure_candidates(batch_size: int = 32, seconds: float = 3.0, rounds: int =
     return out
 
 
+def _allocator_child(seconds: float, batch_size: int, rounds: int, tuned: bool) -> dict:
+    """In a fresh process: STL and MTL-AUG steps with or without ``tune_cpu_allocator``; step time and minor
+    page faults per step (medians)."""
+    import resource
+
+    from mtl_aug.module import tune_cpu_allocator
+
+    applied = tune_cpu_allocator() if tuned else False
+    steps = {s: step_for(s, batch_size, seconds) for s in ("stl", "mtl_aug")}
+    out: dict = {"tuned": applied}
+    with common.one_thread():
+        for st in steps.values():
+            st()
+            st()
+        rows: dict = {s: {"t": [], "faults": []} for s in steps}
+        for _ in range(rounds):
+            for s, st in steps.items():
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                rows[s]["t"].append(common.timed(st))
+                rows[s]["faults"].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    for s, r in rows.items():
+        out[s] = {"step_s": round(statistics.median(r["t"]), 4), "faults_per_step": int(statistics.median(r["faults"]))}
+    return out
+
+
+def measure_allocator(seconds: float = 3.0, batch_size: int = 32, rounds: int = 4, repeats: int = 2) -> dict:
+    """Before/after of ``tune_cpu_allocator`` (what ``MTLAugModule.on_fit_start`` applies on CPU): fresh child
+    processes, alternately without and with it (the setting is process-wide), ``repeats`` of each."""
+    import os
+    import subprocess
+
+    runs: dict = {"plain": [], "tuned": []}
+    for _ in range(repeats):
+        for mode in ("plain", "tuned"):
+            env = {**os.environ, "MTL_AUG_MALLOC_TUNING": "1" if mode == "tuned" else "0"}
+            out = subprocess.run([sys.executable, __file__, "--allocator-child", mode, "--seconds", str(seconds),
+                                  "--batch-size", str(batch_size), "--rounds", str(rounds)],
+                                 capture_output=True, text=True, env=env, cwd=common.REPO, timeout=1800)
+            if out.returncode:
+                raise RuntimeError(out.stderr[-2000:])
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    res: dict = {"seconds": seconds, "batch_size": batch_size, "threads": 1, "rounds": rounds, "repeats": repeats,
+                 "tuned_applied": all(r["tuned"] for r in runs["tuned"])}
+    for s in ("stl", "mtl_aug"):
+        plain = statistics.median(r[s]["step_s"] for r in runs["plain"])
+        tuned = statistics.median(r[s]["step_s"] for r in runs["tuned"])
+        res[s] = {"plain_step_s": round(plain, 4), "tuned_step_s": round(tuned, 4), "speedup": round(plain / tuned, 3),
+                  "plain_faults_per_step": int(statistics.median(r[s]["faults_per_step"] for r in runs["plain"])),
+                  "tuned_faults_per_step": int(statistics.median(r[s]["faults_per_step"] for r in runs["tuned"]))}
+    for mode in ("plain", "tuned"):
+        res[f"mtl_over_stl_{mode}"] = round(res["mtl_aug"][f"{mode}_step_s"] / res["stl"][f"{mode}_step_s"], 3)
+    return res
+
+
 def print_training(res: dict) -> None:
     print(f"training step, {res['batch_size']} x {res['seconds']:g} s labelled rows, {res['threads']} thread, "
           f"median of {res['rounds']} (interleaved):")
@@ -240,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidates", action="store_true", help="also time the off-by-default candidates")
     p.add_argument("--compile", action="store_true", help="with --candidates: torch.compile too (minutes)")
     p.add_argument("--json", default=None)
+    p.add_argument("--allocator-child", choices=("plain", "tuned"), default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.allocator_child:  # one side of measure_allocator, in its own process
+        print(json.dumps(_allocator_child(a.seconds, a.batch_size, a.rounds, a.allocator_child == "tuned")))
+        return 0
     bs, sec, rounds = (4, 0.5, 2) if a.quick else (a.batch_size, a.seconds, a.rounds)
     res = {"load_before": common.load_average(), "training": measure_training(bs, sec, rounds)}
     print_training(res["training"])

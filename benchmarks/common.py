@@ -286,6 +286,19 @@ def render_markdown(res: dict) -> str:
                      [[r["label"], f"{1000 * r['median_s']:.0f}", f"{1000 * r['q1_s']:.0f}–{1000 * r['q3_s']:.0f}",
                        f"{r['labelled_utt_per_s']:.1f}", f"{r['audio_x_realtime']:.0f}", f"{r['ratio']:.2f}",
                        f"{r['throughput_ratio']:.2f}", r["rows_per_step"]] for r in tr["systems"].values()]), ""]
+    al = res.get("allocator")
+    if al:
+        L += ["## Allocator setting of CPU fits (before/after)", "",
+              "`MTLAugModule.on_fit_start` lets glibc keep freed memory (`tune_cpu_allocator`; "
+              "`MTL_AUG_MALLOC_TUNING=0` opts out). Fresh child processes alternately without and with it, "
+              "1 thread, medians:", "",
+              _table(["batch", "system", "step without (ms)", "step with (ms)", "speed-up", "page faults/step without",
+                      "with", "MTL-AUG / STL without → with"],
+                     [[f"{a['batch_size']} x {a['seconds']:g} s", s, f"{1000 * a[s]['plain_step_s']:.0f}",
+                       f"{1000 * a[s]['tuned_step_s']:.0f}", f"x{a[s]['speedup']:.2f}", a[s]["plain_faults_per_step"],
+                       a[s]["tuned_faults_per_step"],
+                       f"{a['mtl_over_stl_plain']:.2f} → {a['mtl_over_stl_tuned']:.2f}" if s == "mtl_aug" else ""]
+                      for a in al for s in ("stl", "mtl_aug")]), ""]
     dw = res.get("data_wait")
     if dw:
         first = next(iter(dw.values()))
@@ -415,6 +428,19 @@ def render_markdown(res: dict) -> str:
                      [[r["label"], f"{1000 * r['median_s']:.0f}", f"{1000 * r['q1_s']:.0f}–{1000 * r['q3_s']:.0f}",
                        f"{r['labelled_utt_per_s']:.1f}", f"{r['audio_x_realtime']:.0f}", f"{r['ratio']:.2f}",
                        f"{r['throughput_ratio']:.2f}", r["rows_per_step"]] for r in tr["systems"].values()]), ""]
+    al = res.get("allocator")
+    if al:
+        L += ["## Allocator setting of CPU fits (before/after)", "",
+              "`MTLAugModule.on_fit_start` lets glibc keep freed memory (`tune_cpu_allocator`; "
+              "`MTL_AUG_MALLOC_TUNING=0` opts out). Fresh child processes alternately without and with it, "
+              "1 thread, medians:", "",
+              _table(["batch", "system", "step without (ms)", "step with (ms)", "speed-up", "page faults/step without",
+                      "with", "MTL-AUG / STL without → with"],
+                     [[f"{a['batch_size']} x {a['seconds']:g} s", s, f"{1000 * a[s]['plain_step_s']:.0f}",
+                       f"{1000 * a[s]['tuned_step_s']:.0f}", f"x{a[s]['speedup']:.2f}", a[s]["plain_faults_per_step"],
+                       a[s]["tuned_faults_per_step"],
+                       f"{a['mtl_over_stl_plain']:.2f} → {a['mtl_over_stl_tuned']:.2f}" if s == "mtl_aug" else ""]
+                      for a in al for s in ("stl", "mtl_aug")]), ""]
     dw = res.get("data_wait")
     if dw:
         first = next(iter(dw.values()))

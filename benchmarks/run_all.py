@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/run_all.py --candidates    # also the off-by-default speed-up candidates
     .venv/bin/python benchmarks/run_all.py --candidates --compile   # ... and torch.compile (minutes)
 
-Sections: ``training`` (bench_training), ``frontend`` (front end, augmentations, speed-perturbation
+Sections: ``training`` (bench_training), ``allocator`` (before/after of the glibc allocator setting a CPU fit
+applies, in fresh processes), ``frontend`` (front end, augmentations, speed-perturbation
 variants), ``data_wait`` (real fit, num_workers 0/1/2), ``inference`` (bench_inference's ``measure_rtf``),
 ``rss`` (peak memory of a short training run). The cross-validation wall time is ``make bench-cv``
 (``benchmarks/bench_cv.py``), which adds its numbers to the same files; a run of this script keeps
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-SECTIONS = ("training", "frontend", "data_wait", "inference", "rss")
+SECTIONS = ("training", "allocator", "frontend", "data_wait", "inference", "rss")
 
 
 def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compile_: bool = False, workers=(0, 1, 2),
@@ -57,6 +58,10 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compil
                 res["training"] = bench_training.measure_training(bs, sec, rounds, warmup=1 if quick else 2)
                 if verbose:
                     bench_training.print_training(res["training"])
+        if "allocator" in sections:
+            with common.section(res["sections"], "allocator", verbose):
+                sizes = ((0.3, 2, 1, 1),) if quick else ((3.0, 32, 4, 2), (2.0, 32, 4, 2))
+                res["allocator"] = [bench_training.measure_allocator(*size) for size in sizes]
         if candidates:
             with common.section(res["sections"], "candidates", verbose):
                 bs, sec, rounds = (4, 0.5, 2) if quick else (32, 3.0, 7)

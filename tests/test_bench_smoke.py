@@ -65,6 +65,16 @@ def test_groupnorm_proposal_matches_the_encoder():
         assert (pa.grad - pb.grad).abs().max() <= 1e-5 * pa.grad.abs().max()  # float32 rounding only
 
 
+def test_allocator_child_and_opt_out(monkeypatch):
+    import mtl_aug.module as module
+
+    res = bench_training._allocator_child(0.2, 2, 1, tuned=False)
+    assert res["tuned"] is False and {"step_s", "faults_per_step"} <= set(res["mtl_aug"])
+    monkeypatch.setattr(module, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setenv("MTL_AUG_MALLOC_TUNING", "0")
+    assert module.tune_cpu_allocator() is False
+
+
 def test_train_step_runs_the_real_training_step():
     step = bench_training.step_for("mtl_aug", 2, 0.2)
     before = [p.detach().clone() for p in step.module.parameters()]
