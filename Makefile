@@ -73,8 +73,8 @@ adversarial:  ## UAR under FGSM/PGD at 40/30/20 dB: make adversarial CORPUS=emod
 paper-tables:  ## every paper table for the corpora present -> experiments/results/tables.md (make paper-tables ARGS=--dry-run)
 	$(PY) -m mtl_aug paper-tables --seeds $(SEEDS) $(ARGS) $(if $(EXTRA),-- $(EXTRA))
 
-# --- Inference, export, release models (docs_fragments/inference.md). CORPUS, SYSTEM, EXTRA as at the top of
-# the Makefile; `predict`, `export`, `pretrained` are already in .PHONY (add bench-inference).
+# --- Inference, export, release models (README). CORPUS, SYSTEM, EXTRA as at the top of
+# the Makefile; 
 AUDIO ?=
 CKPT ?=
 FORMAT ?= onnx
@@ -93,7 +93,7 @@ pretrained:  ## release model on all speakers + model card: make pretrained CORP
 bench-inference:  ## real-time factor on 1 CPU thread (eager, TorchScript, ONNX Runtime) for a 10 s utterance
 	$(PY) benchmarks/bench_inference.py $(if $(CKPT),--ckpt $(CKPT))
 
-# --- W&B sweeps (docs_fragments/sweeps.md). SWEEP and COUNT are already defined at the top of the Makefile:
+# --- W&B sweeps (README). SWEEP and COUNT are already defined at the top of the Makefile:
 #   SWEEP ?= experiments/sweeps/loss_weights.yaml
 #   COUNT ?= 4
 # `sweep` and `sweep-offline` are already in .PHONY.
@@ -104,7 +104,7 @@ sweep:  ## create a W&B sweep (server + `wandb login`) and print its agent comma
 sweep-offline:  ## run a sweep here, no server, resumable: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2 EXTRA="--threads 1"
 	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) $(EXTRA)
 
-# --- Benchmarks (docs_fragments/bench.md). `bench` and `bench-cv` are already in .PHONY (add bench-quick).
+# --- Benchmarks (README). 
 # ARGS: extra flags of the script, e.g. ARGS="--only training,inference" or ARGS=--candidates.
 # FOLD (bench-cv): comma list of folds; fewer than all gives an estimate of the 10-fold time.
 BENCH_CORPUS ?= emodb
