@@ -31,6 +31,7 @@ from mtl_aug.augment import AugmentationPolicy
 from mtl_aug.encoder import ConvEncoder
 from mtl_aug.features import LogMelFrontEnd
 from mtl_aug.heads import AugmentationClassifier, EmotionClassifier, ReconstructionDecoder
+from mtl_aug.heads.emotion import balanced_class_weights
 from mtl_aug.masking import pad_to
 from mtl_aug.metrics import confusion_matrix_metric, emotion_metrics
 
@@ -120,7 +121,7 @@ class MTLAugModule(L.LightningModule):
         lr_patience: int = 3,
         lr_factor: float = 0.5,
         cosine_t_max: int | None = None,
-        class_weights: list[float] | None = None,
+        class_weights: list[float] | str | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -136,7 +137,8 @@ class MTLAugModule(L.LightningModule):
             scheduler: "plateau" (on val/uar, mode max; needs a validation loop), "cosine"
                 (T_max = cosine_t_max or trainer.max_epochs), "none".
             cosine_t_max: epochs of the cosine schedule (None: trainer.max_epochs).
-            class_weights: per-class CE weights (class-index order), e.g. inverse frequency.
+            class_weights: per-class CE weights (class-index order), or "balanced": inverse class
+                frequency of the fold's training set, computed when fitting starts (kept in checkpoints).
             seed: seed of the augmentation policy's generator.
         """
         super().__init__()
@@ -161,7 +163,8 @@ class MTLAugModule(L.LightningModule):
         )
         d = self.encoder.out_dim
         self.emotion_head = EmotionClassifier(
-            d, num_classes, lstm_hidden, lstm_layers, attn_dim, head_dropout, embed_dim, class_weights, center_alpha
+            d, num_classes, lstm_hidden, lstm_layers, attn_dim, head_dropout, embed_dim,
+            class_weights if not isinstance(class_weights, str) else None, center_alpha
         )
         self.decoder = ReconstructionDecoder(d, n_mels, dec_hidden, self.encoder.time_reduction) if w_recon > 0 else None
         self.aug_head = AugmentationClassifier(d, self.augment.num_types, aug_hidden, head_dropout) if w_aug > 0 else None
@@ -185,6 +188,8 @@ class MTLAugModule(L.LightningModule):
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {hp.optimizer!r}")
         if hp.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {hp.scheduler!r}")
+        if isinstance(hp.class_weights, str) and hp.class_weights != "balanced":
+            raise ValueError(f"class_weights must be a list of floats or 'balanced', got {hp.class_weights!r}")
         if len(hp.class_names) < 2:
             raise ValueError("need at least 2 class_names")
 
@@ -200,6 +205,12 @@ class MTLAugModule(L.LightningModule):
         return self.emotion_logits(wave, lengths)
 
     # ------------------------------------------------------------------ training
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.class_weights == "balanced":
+            labels = [it.label for it in self.trainer.datamodule.datasets["train"].items]
+            weights = balanced_class_weights(labels, len(self.hparams.class_names))
+            self.emotion_head.class_weights.copy_(torch.tensor(weights))
+
     def on_fit_start(self) -> None:
         if self.device.type == "cpu":
             tune_cpu_allocator()

@@ -177,3 +177,21 @@ def test_paper_tables(env, cv_done, capsys):
     assert "### Within-corpus: synthetic" in md and "| stl | not run" in md
     assert "### Noise robustness: synthetic" in md and "### Cross-corpus: synthetic → synthetic" in md
     assert "LOSO" in md and "emodb_missing" in md
+
+
+def test_cv_with_speaker_normalisation_and_balanced_weights(env):
+    """Within-corpus cv with per-speaker log-mel statistics (the test speaker's audio, not its labels)."""
+    out = runs.normalized_out(env["results"] / "synthetic" / "stl", "speaker")
+    assert out.name == "stl_speakernorm"
+    argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--normalize", "speaker", "--out", str(out),
+            *common(env), *env["extra"], "--model.class_weights=balanced"]
+    assert cv.main(argv) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["normalize"] == "speaker" and "speaker-level log-mel normalisation" in (out / "summary.md").read_text()
+    res = json.loads((out / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
+    ckpt = torch.load(res["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert "synthetic:F01" in ckpt["speaker_norm"]["stats"]  # the test speaker has statistics
+    assert ckpt["hyper_parameters"]["normalize"] == "none"
+    # balanced weights were computed from the training rows (synthetic classes are balanced -> all 1)
+    w = ckpt["state_dict"]["emotion_head.class_weights"]
+    assert torch.allclose(w, torch.ones(4))

@@ -154,3 +154,12 @@ def test_augmentation_classifier_pools_valid_frames_only():
     assert (a - b).abs().max() < 1e-5
     labels = torch.tensor([2])
     assert torch.allclose(head.loss(a, labels), F.cross_entropy(a, labels))
+
+
+def test_balanced_class_weights():
+    from mtl_aug.heads.emotion import balanced_class_weights
+
+    w = balanced_class_weights([0, 0, 0, 1, 2, 2, -1], 4)  # -1 (unlabelled) ignored, class 3 absent
+    assert w == pytest.approx([6 / 12, 6 / 4, 6 / 8, 0.0])
+    with pytest.raises(ValueError):
+        balanced_class_weights([-1], 3)

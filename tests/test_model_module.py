@@ -172,3 +172,18 @@ def test_stl_fit_logs_no_auxiliary_losses():
     logged = set(tr.callback_metrics)
     assert {"train/loss", "train/ce", "train/center"} <= logged
     assert not {"train/recon", "train/aug", "train/aug_acc"} & logged
+
+
+def test_balanced_class_weights_from_the_training_split():
+    from types import SimpleNamespace
+
+    from mtl_aug.data.dataset import Item
+
+    model = MTLAugModule(**TINY, class_weights="balanced")
+    items = [Item(f"k{i}", None, y, "s") for i, y in enumerate([0, 0, 0, 0, 1, 1, 2, 3])]
+    model._trainer = SimpleNamespace(datamodule=SimpleNamespace(datasets={"train": SimpleNamespace(items=items)}))
+    model.setup("fit")
+    assert model.emotion_head.class_weights.tolist() == pytest.approx([0.5, 1.0, 2.0, 2.0])
+    assert "emotion_head.class_weights" in model.state_dict()  # the fold's weights travel with the checkpoint
+    with pytest.raises(ValueError, match="balanced"):
+        MTLAugModule(**TINY, class_weights="inverse")

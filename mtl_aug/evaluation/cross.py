@@ -23,41 +23,25 @@ from typing import Sequence
 
 from . import aggregate, runs, tables
 from .cv import run_line, write_report
-from .speaker_norm import MODES
 
 ALL = "all"
 
 
 def default_out(train: str, test: str, system: str, normalize: str = "utterance") -> Path:
-    suffix = "" if normalize == "utterance" else f"_{normalize}norm"
-    return runs.RESULTS_DIR / "cross" / f"{train}_to_{test}" / f"{system}{suffix}"
-
-
-def add_callback(mode: str):
-    def prepare(cli) -> None:
-        from .speaker_norm import SpeakerNormCallback
-
-        cli.trainer.callbacks.insert(0, SpeakerNormCallback(mode))
-
-    return prepare
+    return runs.normalized_out(runs.RESULTS_DIR / "cross" / f"{train}_to_{test}" / system, normalize)
 
 
 def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | Path | None = None,
               normalize: str = "utterance", max_epochs: int | None = None, extra: Sequence[str] = (),
               manifest_dir: str = "data_manifests", force: bool = False, meta: dict | None = None,
               dry_run: bool = False) -> dict:
-    if normalize not in MODES:
-        raise SystemExit(f"--normalize must be one of {MODES}")
     test_manifest = Path(manifest_dir) / test / "manifest.csv"
     if not test_manifest.exists():
         raise SystemExit(f"no manifest for the test corpus at {test_manifest}: run `python -m mtl_aug prepare {test}`")
     out = Path(out or default_out(train, test, system, normalize))
     run_list = runs.make_runs(train, system, [ALL], seeds, out, max_epochs, extra, test_corpus=test,
                               manifest_dir=manifest_dir)
-    if normalize != "utterance":
-        for r in run_list:
-            r.prepare = add_callback(normalize)
-            r.args.append("--model.normalize=none")  # the checkpoint says its front end does not self-normalise
+    runs.apply_normalization(run_list, normalize)
     if dry_run:
         runs.dry_run(run_list, out)
         return {}
@@ -98,7 +82,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="training corpus (all its speakers)")
     p.add_argument("--test", required=True, help="test corpus (all its labelled utterances)")
     p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
-    p.add_argument("--normalize", default="utterance", choices=list(MODES))
     p.add_argument("--out", default=None)
     runs.add_common_arguments(p)
     return p

@@ -139,17 +139,21 @@ def parser() -> argparse.ArgumentParser:
 
 def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
            max_epochs: int | None = None, extra: Sequence[str] = (), manifest_dir: str = "data_manifests",
-           force: bool = False, meta: dict | None = None, dry_run: bool = False) -> dict:
+           force: bool = False, meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
-    out = Path(out or runs.RESULTS_DIR / corpus / system)
+    out = Path(out or runs.normalized_out(runs.RESULTS_DIR / corpus / system, normalize))
     run_list = runs.make_runs(corpus, system, fold_list, seeds, out, max_epochs, extra, manifest_dir=manifest_dir)
+    runs.apply_normalization(run_list, normalize)
     if dry_run:
         runs.dry_run(run_list, out)
         return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force)
     meta = meta or runs.provenance("cv", ["--corpus", corpus, "--system", system])
-    summary = write_report(out, results, meta, f"{system} on {corpus}",
-                           protocol_name(corpus, len(fold_list), manifest_dir))
+    protocol = protocol_name(corpus, len(fold_list), manifest_dir)
+    if normalize != "utterance":
+        protocol += (f"; {normalize}-level log-mel normalisation (statistics over each {normalize}'s audio, "
+                     "test speakers included, never their labels)")
+    summary = write_report(out, results, meta | {"normalize": normalize}, f"{system} on {corpus}", protocol)
     summary["out"] = str(out)
     return summary
 
@@ -159,10 +163,11 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(own)
     meta = runs.provenance("cv", argv)
     s = run_cv(a.corpus, a.system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
-               a.manifest_dir, a.force, meta, a.dry_run)
+               a.manifest_dir, a.force, meta, a.dry_run, a.normalize)
     if a.dry_run:
         return 0
     f = aggregate.fmt_pct
-    print(f"{a.system} on {a.corpus}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
+    norm = "" if a.normalize == "utterance" else f" ({a.normalize} normalisation)"
+    print(f"{a.system} on {a.corpus}{norm}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
           f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
     return 0

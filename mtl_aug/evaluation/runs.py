@@ -143,6 +143,10 @@ def select_folds(available: list[str], wanted: str | None) -> list[str]:
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="3", help="a count N (seeds 0..N-1) or a comma list (default 3)")
     p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
+    p.add_argument("--normalize", default="utterance", choices=list(NORMALIZATIONS),
+                   help="log-mel normalisation: per utterance (the model's own), per speaker or per corpus "
+                        "(statistics over each group's audio, test speakers included, never their labels); "
+                        "results go to <out>_<mode>norm")
     p.add_argument("--manifest-dir", default="data_manifests")
     p.add_argument("--force", action="store_true", help="redo finished runs too")
     p.add_argument("--dry-run", action="store_true",
@@ -210,6 +214,32 @@ def make_runs(corpus: str, system: str, folds: Iterable[str], seeds: Iterable[in
             runs.append(Run(fold, seed, run_dir, training_args(corpus, system, fold, seed, run_dir, max_epochs,
                                                                extra, test_corpus, manifest_dir)))
     return runs
+
+
+NORMALIZATIONS = ("utterance", "speaker", "corpus")  # = speaker_norm.MODES (imported lazily: it pulls in Lightning)
+
+
+def normalized_out(out: Path, normalize: str) -> Path:
+    """Result directory of a system run with a non-default feature normalisation: ``<out>_<mode>norm``."""
+    return out if normalize == "utterance" else out.with_name(f"{out.name}_{normalize}norm")
+
+
+def apply_normalization(run_list: Sequence[Run], normalize: str) -> None:
+    """Speaker- or corpus-level log-mel normalisation for every run (train and test alike), via
+    :class:`~mtl_aug.evaluation.speaker_norm.SpeakerNormCallback`; "utterance" leaves the runs as they are."""
+    if normalize not in NORMALIZATIONS:
+        raise SystemExit(f"--normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    if normalize == "utterance":
+        return
+
+    def prepare(cli) -> None:
+        from .speaker_norm import SpeakerNormCallback
+
+        cli.trainer.callbacks.insert(0, SpeakerNormCallback(normalize))
+
+    for r in run_list:
+        r.prepare = prepare
+        r.args.append("--model.normalize=none")  # the checkpoint says its front end does not self-normalise
 
 
 def checkpoints(run_dir: Path) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -24,6 +26,21 @@ class AttentionPooling(nn.Module):
         scores = scores.masked_fill(~lengths_to_mask(lengths, h.size(1)), float("-inf"))
         alpha = torch.softmax(scores, dim=-1)
         return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha
+
+
+def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """Inverse-frequency CE weights ``n / (C * n_c)`` (sklearn's "balanced"; 1.0 for a uniform set).
+
+    Weighting the CE this way makes its optimum the UAR-like balanced error rather than accuracy.
+    A class absent from ``labels`` gets weight 0 (it contributes no rows anyway)."""
+    counts = [0] * num_classes
+    for y in labels:
+        if 0 <= y < num_classes:
+            counts[y] += 1
+    n = sum(counts)
+    if n == 0:
+        raise ValueError("balanced class weights need at least one labelled row")
+    return [n / (num_classes * c) if c else 0.0 for c in counts]
 
 
 class EmotionClassifier(nn.Module):
