@@ -57,9 +57,10 @@ demo: synth  ## synthetic corpus → MTL-AUG on one fold → test UAR, WA, confu
 # CORPUS, SYSTEM, SEEDS, FOLD (here: a comma list of folds, empty = all), TRAIN, TEST, EXTRA (LightningCLI flags).
 # Every target resumes: finished fold x seed runs are skipped, so rerun the same line after an interruption.
 NORMALIZE ?= utterance
+JOBS ?= auto
 
-cv:  ## every fold x seed: make cv CORPUS=emodb SYSTEM=mtl_aug SEEDS=3
-	$(PY) -m mtl_aug cv --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+cv:  ## every fold x seed: make cv CORPUS=emodb SYSTEM=mtl_aug SEEDS=3 [NORMALIZE=speaker] [JOBS=auto]
+	$(PY) -m mtl_aug cv --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) --jobs $(JOBS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
 
 cross:  ## cross-corpus: make cross TRAIN=ravdess TEST=emodb SYSTEM=mtl_aug [NORMALIZE=speaker]
 	$(PY) -m mtl_aug cross --train $(TRAIN) --test $(TEST) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) $(if $(EXTRA),-- $(EXTRA))

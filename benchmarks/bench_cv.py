@@ -37,9 +37,9 @@ import common  # noqa: E402
 
 
 def cv_command(corpus: str, system: str, seeds: str, out: Path, cache_dir: Path, folds: str | None = None,
-               manifest_dir: str | None = None, extra: list[str] = ()) -> list[str]:
+               manifest_dir: str | None = None, extra: list[str] = (), jobs: str = "auto") -> list[str]:
     cmd = [sys.executable, "-m", "mtl_aug", "cv", "--corpus", corpus, "--system", system, "--seeds", str(seeds),
-           "--out", str(out)]
+           "--out", str(out), "--jobs", str(jobs)]
     if folds:
         cmd += ["--folds", folds]
     if manifest_dir:
@@ -90,15 +90,15 @@ def measure_data_setup(corpus: str, folds: list[str], manifest_dir: str | Path, 
 
 
 def estimate(wall_s: float, per_fold: list[float], n_total: int, epochs: list[int] | None = None,
-             max_epochs: int | None = None) -> dict:
-    """10-fold wall time from the folds run: start-up overhead (wall - sum of fold times) + mean fold x n.
+             max_epochs: int | None = None, jobs: int = 1) -> dict:
+    """10-fold wall time from the folds run: start-up overhead (wall - fold time) + mean fold x n / jobs.
     With ``epochs``/``max_epochs`` also the seconds per epoch and the estimate if every fold ran
     ``max_epochs`` (no early stop)."""
     run = len(per_fold)
     if not run:
         return {"minutes_10_folds": None, "estimated": True}
-    overhead = max(0.0, wall_s - sum(per_fold))
-    total = wall_s if run >= n_total else overhead + statistics.mean(per_fold) * n_total
+    overhead = max(0.0, wall_s - sum(per_fold) / min(jobs, run))
+    total = wall_s if run >= n_total else overhead + statistics.mean(per_fold) * n_total / jobs
     out = {"minutes_10_folds": round(total / 60, 2), "estimated": run < n_total, "overhead_s": round(overhead, 1),
            "per_fold_s": round(statistics.median(per_fold), 1)}
     if epochs and len(epochs) == run and all(epochs):
@@ -106,8 +106,20 @@ def estimate(wall_s: float, per_fold: list[float], n_total: int, epochs: list[in
         out["per_epoch_s"] = round(per_epoch, 2)
         if max_epochs:
             out["max_epochs"] = max_epochs
-            out["minutes_10_folds_at_max_epochs"] = round((overhead + per_epoch * max_epochs * n_total) / 60, 2)
+            out["minutes_10_folds_at_max_epochs"] = round((overhead + per_epoch * max_epochs * n_total / jobs) / 60, 2)
     return out
+
+
+def jobs_of(jobs: str, threads: int | None) -> int:
+    """The number of parallel runs the cv child will use (``auto`` resolved as the child resolves it)."""
+    if str(jobs) != "auto":
+        return int(jobs)
+    import torch
+
+    from mtl_aug.evaluation import runs
+
+    budget = threads or torch.get_num_threads()
+    return 1 if torch.cuda.is_available() else max(1, min(budget, runs.MAX_AUTO_JOBS))
 
 
 def config_max_epochs() -> int | None:
@@ -120,7 +132,7 @@ def config_max_epochs() -> int | None:
 def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds: str | None = None,
         extra: list[str] = (), keep: str | None = None, manifest_dir: str | None = None,
         json_path: Path | None = None, md_path: Path | None = None, setup_only: bool = False,
-        threads: int | None = None) -> dict:
+        threads: int | None = None, jobs: str = "auto") -> dict:
     import bench_data
 
     common.corpus_env()
@@ -131,10 +143,12 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
     out, cache = base / "out", base / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
-    cmd = cv_command(corpus, system, seeds, out, cache, folds, manifest_dir, list(extra))
+    cmd = cv_command(corpus, system, seeds, out, cache, folds, manifest_dir, list(extra), jobs)
+    n_jobs = jobs_of(jobs, threads)
     res: dict = {"date": common.provenance()["date"], "git": common.git_info(), "load_before": common.load_average(),
                  "command": "python -m mtl_aug cv " + " ".join(cmd[4:]).replace(str(base), "<tmp>"),
                  "corpus": corpus, "system": system, "seeds": seeds, "threads": threads or "torch default",
+                 "jobs": n_jobs,
                  "folds": folds.split(",") if folds else all_folds, "n_folds_total": len(all_folds)}
     try:
         if not setup_only:
@@ -155,7 +169,7 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
             max_epochs = next((int(x.split("=", 1)[1]) for x in extra if x.startswith("--trainer.max_epochs=")),
                               config_max_epochs())
             res.update(estimate(child["wall_s"], [r["seconds"] for r in rows if r["seconds"]], len(all_folds),
-                                [r["epochs"] for r in rows if r["seconds"]], max_epochs))
+                                [r["epochs"] for r in rows if r["seconds"]], max_epochs, n_jobs))
         print("[bench-cv] data setup of every fold: cold / warm / no cache", flush=True)
         res["data_setup"] = measure_data_setup(corpus, all_folds, manifest_dir, base_dir=base / "setup")
     finally:
@@ -168,7 +182,7 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
     results.setdefault("provenance", common.provenance())
     results["cv"] = res  # the latest run (the target row); every thread setting's latest run in cv_runs
     if not setup_only:
-        results.setdefault("cv_runs", {})[f"threads={threads or 'default'}"] = res
+        results.setdefault("cv_runs", {})[f"jobs={n_jobs},threads={threads or 'default'}"] = res
     results["targets"] = common.evaluate_targets(results)
     common.write_results(results, json_path, md_path)
     for k in ("cv_minutes", "warm_cache_speedup"):
@@ -193,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setup-only", action="store_true", help="only the cold/warm data-setup comparison")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP/MKL threads of the cv process (default: torch's, as `make cv` runs)")
+    p.add_argument("--jobs", default="auto", help="the cv command's --jobs (default auto, as `make cv` runs)")
     p.add_argument("--json", default=None, help="default experiments/results/bench.json")
     p.add_argument("--md", default=None)
     a = p.parse_args(own)
     res = run(a.corpus, a.system, a.seeds, a.folds, extra, a.keep, a.manifest_dir, a.json, a.md, a.setup_only,
-              a.threads)
+              a.threads, a.jobs)
     return 1 if res.get("exit_code") else 0
 
 

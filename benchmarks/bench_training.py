@@ -55,6 +55,7 @@ def make_module(system: str, seed: int = 0, **overrides):
     from mtl_aug.module import MTLAugModule
 
     model_cfg, _ = system_config(system)
+    model_cfg["scheduler"] = "none"  # no Trainer here; the lr schedule does not change a step's cost
     model_cfg.update(overrides)
     torch.manual_seed(seed)
     module = MTLAugModule(**model_cfg)

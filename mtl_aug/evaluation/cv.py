@@ -133,13 +133,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
     p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
     p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>")
+    p.add_argument("--jobs", default="auto",
+                   help="train this many fold x seed runs at once, each in its own process with an equal share of "
+                        "the torch threads; 'auto' (default): 1 on a GPU, else one per core (at most 4)")
     runs.add_common_arguments(p)
     return p
 
 
 def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
            max_epochs: int | None = None, extra: Sequence[str] = (), manifest_dir: str = "data_manifests",
-           force: bool = False, meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
+           force: bool = False, meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance",
+           jobs: int = 1) -> dict:
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     out = Path(out or runs.normalized_out(runs.RESULTS_DIR / corpus / system, normalize))
     run_list = runs.make_runs(corpus, system, fold_list, seeds, out, max_epochs, extra, manifest_dir=manifest_dir)
@@ -147,7 +151,7 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
     if dry_run:
         runs.dry_run(run_list, out)
         return {}
-    results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force)
+    results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or runs.provenance("cv", ["--corpus", corpus, "--system", system])
     protocol = protocol_name(corpus, len(fold_list), manifest_dir)
     if normalize != "utterance":
@@ -163,7 +167,7 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(own)
     meta = runs.provenance("cv", argv)
     s = run_cv(a.corpus, a.system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
-               a.manifest_dir, a.force, meta, a.dry_run, a.normalize)
+               a.manifest_dir, a.force, meta, a.dry_run, a.normalize, runs.parse_jobs(a.jobs))
     if a.dry_run:
         return 0
     f = aggregate.fmt_pct

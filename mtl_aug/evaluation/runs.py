@@ -219,6 +219,19 @@ def make_runs(corpus: str, system: str, folds: Iterable[str], seeds: Iterable[in
 NORMALIZATIONS = ("utterance", "speaker", "corpus")  # = speaker_norm.MODES (imported lazily: it pulls in Lightning)
 
 
+@dataclass
+class AddSpeakerNorm:
+    """``Run.prepare`` hook installing the speaker/corpus normalisation callback (a class, not a closure,
+    so that runs pickle into ``--jobs`` worker processes)."""
+
+    mode: str
+
+    def __call__(self, cli) -> None:
+        from .speaker_norm import SpeakerNormCallback
+
+        cli.trainer.callbacks.insert(0, SpeakerNormCallback(self.mode))
+
+
 def normalized_out(out: Path, normalize: str) -> Path:
     """Result directory of a system run with a non-default feature normalisation: ``<out>_<mode>norm``."""
     return out if normalize == "utterance" else out.with_name(f"{out.name}_{normalize}norm")
@@ -232,13 +245,8 @@ def apply_normalization(run_list: Sequence[Run], normalize: str) -> None:
     if normalize == "utterance":
         return
 
-    def prepare(cli) -> None:
-        from .speaker_norm import SpeakerNormCallback
-
-        cli.trainer.callbacks.insert(0, SpeakerNormCallback(normalize))
-
     for r in run_list:
-        r.prepare = prepare
+        r.prepare = AddSpeakerNorm(normalize)
         r.args.append("--model.normalize=none")  # the checkpoint says its front end does not self-normalise
 
 
@@ -271,13 +279,70 @@ def execute(run: Run) -> dict:
     return result
 
 
+MAX_AUTO_JOBS = 4  # each CPU training process holds ~1.7 GB (bench.md); more rarely pays on one machine
+
+
+def auto_jobs() -> int:
+    """``--jobs auto``: 1 on a GPU (one run saturates it), else the torch thread budget (cores or
+    OMP_NUM_THREADS), at most MAX_AUTO_JOBS, so that each run gets one thread."""
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(torch.get_num_threads(), MAX_AUTO_JOBS))
+
+
+def parse_jobs(text: str | int) -> int:
+    if str(text) == "auto":
+        return auto_jobs()
+    n = int(text)
+    if n < 1:
+        raise SystemExit("--jobs needs 'auto' or a count >= 1")
+    return n
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def worker_threads(jobs: int) -> int:
+    """Torch threads per worker: the parent's thread budget (OMP_NUM_THREADS or the cores) split evenly."""
+    import torch
+
+    return max(1, torch.get_num_threads() // jobs)
+
+
+def _run_parallel(todo: Sequence[Run], jobs: int, report: Callable[[Run, dict], None]) -> None:
+    """``execute`` each run in one of ``jobs`` spawned processes; ``report`` as each one finishes."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(worker_threads(jobs),))
+    try:
+        pending = {pool.submit(execute, r): r for r in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in finished:
+                run = pending.pop(fut)
+                report(run, fut.result())  # a failed run raises here; the others are cancelled below
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool], str] | None = None,
             force: bool = False, executor: Callable[[Run], dict] = execute,
-            complete: Callable[[dict], bool] | None = None) -> list[dict]:
-    """Every run in order under one tqdm bar; finished runs are loaded, not redone (unless ``force``).
+            complete: Callable[[dict], bool] | None = None, jobs: int = 1) -> list[dict]:
+    """Every run under one tqdm bar; finished runs are loaded, not redone (unless ``force``).
 
     ``on_result(run, result, cached)`` returns the one-line summary printed for the run; a finished
     result for which ``complete(result)`` is False (e.g. it lacks a condition asked for now) is redone.
+    ``jobs > 1`` trains that many runs at once in separate processes, each with an equal share of the
+    torch threads (on a CPU machine, ``jobs`` = cores with 1 thread each is faster than one run using
+    all cores: small batches do not scale across threads). Results come back in ``runs`` order.
     """
     results = []
     done = {r.name: r.load() for r in runs} if not force else {}
@@ -287,6 +352,26 @@ def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool
     if n_done:
         tqdm.write(f"{desc}: {n_done} of {len(runs)} runs already finished, resuming")
     bar = tqdm(total=len(runs), desc=desc, unit="run", dynamic_ncols=True, file=sys.stderr)
+    todo = [r for r in runs if not done.get(r.name)]
+    if jobs > 1 and len(todo) > 1 and executor is execute:
+        by_name = dict(done)
+
+        def report(run: Run, result: dict) -> None:
+            EXECUTED.append(run.name)  # the worker's own list does not reach this process
+            by_name[run.name] = result
+            if on_result is not None:
+                tqdm.write(on_result(run, result, False))
+            bar.update(1)
+
+        try:
+            for run in runs:
+                if done.get(run.name) and on_result is not None:
+                    tqdm.write(on_result(run, done[run.name], True))
+                    bar.update(1)
+            _run_parallel(todo, jobs, report)
+        finally:
+            bar.close()
+        return [by_name[r.name] for r in runs]
     try:
         for run in runs:
             cached = done.get(run.name)
