@@ -132,7 +132,7 @@ def config_max_epochs() -> int | None:
 def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds: str | None = None,
         extra: list[str] = (), keep: str | None = None, manifest_dir: str | None = None,
         json_path: Path | None = None, md_path: Path | None = None, setup_only: bool = False,
-        threads: int | None = None, jobs: str = "auto") -> dict:
+        threads: int | None = None, jobs: str = "auto", out: str | None = None) -> dict:
     import bench_data
 
     common.corpus_env()
@@ -140,7 +140,10 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
     all_folds = [f["name"] for f in json.loads((Path(manifest_dir) / corpus / "folds.json").read_text())["folds"]]
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench_cv_"))
     base.mkdir(parents=True, exist_ok=True)
-    out, cache = base / "out", base / "cache"
+    cache = base / "cache"
+    if out is not None and any(Path(out).glob("runs/*/result.json")):
+        raise SystemExit(f"{out} already holds finished runs: the cv command would resume instead of training")
+    out = Path(out) if out is not None else base / "out"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     cmd = cv_command(corpus, system, seeds, out, cache, folds, manifest_dir, list(extra), jobs)
@@ -204,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", default=None, help="comma-separated folds (default: all; fewer -> an estimate)")
     p.add_argument("--manifest-dir", default=None)
     p.add_argument("--keep", default=None, help="keep the cv outputs and logs in this folder")
+    p.add_argument("--out", default=None, help="the cv command's --out (kept; e.g. experiments/results/emodb/"
+                   "mtl_aug, so that the timed run is also a seed of the results); must hold no finished runs")
     p.add_argument("--setup-only", action="store_true", help="only the cold/warm data-setup comparison")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP/MKL threads of the cv process (default: torch's, as `make cv` runs)")
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--md", default=None)
     a = p.parse_args(own)
     res = run(a.corpus, a.system, a.seeds, a.folds, extra, a.keep, a.manifest_dir, a.json, a.md, a.setup_only,
-              a.threads, a.jobs)
+              a.threads, a.jobs, a.out)
     return 1 if res.get("exit_code") else 0
 
 
