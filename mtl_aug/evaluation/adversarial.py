@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import aggregate, attacks, plots, runs, tables
-from .noise import CLEAN, collect, dry_run_eval, evaluate_checkpoints, system_report
+from .noise import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, system_report
 
 
 def condition(attack: str, snr: float) -> str:
@@ -79,10 +79,8 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     meta: dict | None = None, dry_run: bool = False) -> dict:
     from .cv import protocol_name
 
-    results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
-    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
-    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
-                             manifest_dir=manifest_dir)
+    results_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra,
+                                                      manifest_dir)
     if dry_run:
         return dry_run_eval(cv_runs, results_dir / system / "adversarial")
     conditions = conditions_for(attack_names, snrs)

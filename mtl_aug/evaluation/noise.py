@@ -89,6 +89,17 @@ def evaluate_checkpoints(
     return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
 
 
+def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
+                    max_epochs: int | None, extra: Sequence[str], manifest_dir: str) -> tuple[Path, list[str], list[runs.Run]]:
+    """``(results dir, folds, the cv runs whose checkpoints are evaluated)``: the same runs as ``cv`` makes,
+    so that a robustness evaluation reuses (or first trains) exactly the cv checkpoints."""
+    results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
+    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
+    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
+                             manifest_dir=manifest_dir)
+    return results_dir, fold_list, cv_runs
+
+
 def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path) -> dict:
     """Print, per fold x seed, whether its cv checkpoint exists (else it will be trained) and whether
     it has been evaluated already."""
@@ -228,10 +239,8 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
               meta: dict | None = None, dry_run: bool = False) -> dict:
     from .cv import protocol_name
 
-    results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
-    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
-    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
-                             manifest_dir=manifest_dir)
+    results_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra,
+                                                      manifest_dir)
     if dry_run:
         return dry_run_eval(cv_runs, results_dir / system / "noise")
     source = noise_source(manifest_dir, noise)

@@ -58,18 +58,25 @@ def _pct(x: float | None) -> str:
 def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
     rows, protocol = [], ""
     for system in systems:
-        s = runs.read_json(results_root / corpus / system / "summary.json")
-        if not s:
-            rows.append([system, "not run", "", "", "", ""])
-            continue
-        protocol = protocol or s.get("protocol", "")
-        rows.append([system, aggregate.fmt_pct(s["uar"]), aggregate.fmt_pct(s.get("pooled_uar")),
-                     aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
+        found = [p for p in [results_root / corpus / system / "summary.json"] if p.exists()]
+        found += sorted((results_root / corpus).glob(f"{system}_*norm/summary.json"))
+        if not found:
+            rows.append([system, "", "not run", "", "", "", ""])
+        for path in found:
+            s = runs.read_json(path)
+            if not s:
+                continue
+            protocol = protocol or s.get("protocol", "").split(";")[0]
+            rows.append([system, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
+                         aggregate.fmt_pct(s.get("pooled_uar")), aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]),
+                         len(s["seeds"])])
     ref = REFERENCES["within"].get(corpus)
     lines = [f"### Within-corpus: {corpus}", "", f"Protocol: {protocol or corpus + ' (no finished run yet)'}. "
              "Values in %, mean ± std over seeds; UAR = mean of per-fold UARs, pooled UAR = UAR of all folds' "
-             "predictions together.", "",
-             tables.markdown_table(["system", "UAR", "pooled UAR", "WA", "macro-F1", "seeds"], rows), ""]
+             "predictions together. Normalisation: `utterance` = the model's own per-utterance log-mel normalisation; "
+             "`speaker` = per-speaker statistics over each speaker's audio (the test speaker's unlabelled audio "
+             "included, never its labels).", "",
+             tables.markdown_table(["system", "normalisation", "UAR", "pooled UAR", "WA", "macro-F1", "seeds"], rows), ""]
     if ref:
         lines += [f"Reference, openSMILE functionals + SVM (pooled UAR, {ref['protocol']}): eGeMAPS "
                   f"{_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.", ""]
