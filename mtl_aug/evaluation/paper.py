@@ -157,6 +157,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", default=None, help="restrict cv/noise/adversarial to these folds (smoke tests)")
     p.add_argument("--results-root", default=str(runs.RESULTS_DIR))
     p.add_argument("--tables-only", action="store_true", help="only rebuild tables.md from finished results")
+    p.add_argument("--jobs", default="auto", help="cv steps: parallel fold x seed runs (as `cv --jobs`)")
     runs.add_common_arguments(p)
     return p
 
@@ -194,7 +195,8 @@ def main(argv: list[str]) -> int:
     for c in corpora:
         for s in systems:
             steps.append((f"cv {c} {s}", root / c / s,
-                          lambda c=c, s=s: run_cv(c, s, seeds, a.folds, root / c / s, meta=meta, **common)))
+                          lambda c=c, s=s: run_cv(c, s, seeds, a.folds, root / c / s, meta=meta,
+                                                 jobs=runs.parse_jobs(a.jobs), **common)))
     for train, test in pairs:
         for s in systems:
             out = root / "cross" / f"{train}_to_{test}" / s
