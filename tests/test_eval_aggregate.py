@@ -52,7 +52,7 @@ def test_summarize_fold_mean_and_pooled_uar():
     assert s["per_seed"][0]["uar"] == pytest.approx(0.75) and s["per_seed"][1]["uar"] == pytest.approx(0.75)
     assert s["per_seed"][0]["pooled_uar"] == pytest.approx(0.6)
     assert s["per_seed"][1]["pooled_uar"] == pytest.approx(0.9)
-    assert s["uar"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.0)}
+    assert s["uar"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.0), "n": 2}
     assert s["pooled_uar"]["mean"] == pytest.approx(0.75)
     assert s["pooled_uar"]["std"] == pytest.approx(np.std([0.6, 0.9], ddof=1))
     labels = [p["label"] for p in preds if p["seed"] == 0]
@@ -60,3 +60,5 @@ def test_summarize_fold_mean_and_pooled_uar():
         balanced_accuracy_score(labels, [p["pred"] for p in preds if p["seed"] == 0]))
     assert np.sum(s["confusion"]) == len(preds)
     assert agg.fmt_pct(s["uar"]) == "75.0 ± 0.0"
+    one_seed = agg.summarize([r for r in rows if r["seed"] == 0], a0 + b0, 2)
+    assert one_seed["uar"]["n"] == 1 and agg.fmt_pct(one_seed["uar"]) == "75.0"  # no spread from one seed

@@ -165,6 +165,18 @@ def test_cross_corpus_with_speaker_normalisation(env):
     assert "mtl_aug_speakernorm" in (out.parent.parent / "synthetic_to_synthetic.md").read_text()
 
 
+def test_cross_seeds_in_parallel(env):
+    """cross --jobs 2: one spawned process per seed; both seeds' runs land in the summary."""
+    out = env["results"] / "cross" / "synthetic_to_synthetic" / "stl"
+    before = len(runs.EXECUTED)
+    argv = ["--train", "synthetic", "--test", "synthetic", "--system", "stl", "--out", str(out), *common(env),
+            "--seeds", "0,1", "--jobs", "2", *env["extra"]]
+    assert cross.main(argv) == 0
+    assert sorted(runs.EXECUTED[before:]) == ["all_s0", "all_s1"]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["seeds"] == [0, 1] and s["uar"]["n"] == 2
+
+
 def test_paper_tables(env, cv_done, capsys):
     argv = ["--corpora", "synthetic,emodb_missing", "--systems", "mtl_aug,stl", "--cross", "synthetic:synthetic",
             "--robustness-corpus", "synthetic", "--folds", FOLDS, "--results-root", str(env["results"]),

@@ -116,8 +116,9 @@ def pooled_confusion(predictions: Iterable[Mapping], n_classes: int) -> np.ndarr
 def summarize(fold_rows: Sequence[Mapping], predictions: Sequence[Mapping], n_classes: int) -> dict:
     """Everything a results table needs, from per-fold rows and per-utterance predictions.
 
-    Returns ``{"seeds", "per_seed": {seed: {...}}, "<metric>": {"mean","std"},
-    "pooled_<metric>": {"mean","std"}, "confusion": pooled counts}``; ``<metric>`` is the fold-mean.
+    Returns ``{"seeds", "per_seed": {seed: {...}}, "<metric>": {"mean","std","n"},
+    "pooled_<metric>": {"mean","std","n"}, "confusion": pooled counts}``; ``<metric>`` is the fold-mean,
+    ``n`` the number of seeds behind the mean.
     """
     fold_mean = per_seed_fold_mean(fold_rows)
     pooled = per_seed_pooled(predictions, n_classes) if predictions else {}
@@ -129,16 +130,19 @@ def summarize(fold_rows: Sequence[Mapping], predictions: Sequence[Mapping], n_cl
         out["per_seed"][seed] = entry
     for m in METRICS:
         mean, std = mean_std(fold_mean[s][m] for s in fold_mean)
-        out[m] = {"mean": mean, "std": std}
+        out[m] = {"mean": mean, "std": std, "n": len(fold_mean)}
         if pooled:
             mean, std = mean_std(pooled[s][m] for s in pooled)
-            out[f"pooled_{m}"] = {"mean": mean, "std": std}
+            out[f"pooled_{m}"] = {"mean": mean, "std": std, "n": len(pooled)}
     out["confusion"] = pooled_confusion(predictions, n_classes).tolist() if predictions else None
     return out
 
 
 def fmt_pct(stat: Mapping | None, digits: int = 1) -> str:
-    """``{"mean": .654, "std": .012}`` -> ``"65.4 ± 1.2"`` (percent); "–" when missing."""
+    """``{"mean": .654, "std": .012}`` -> ``"65.4 ± 1.2"`` (percent); "–" when missing; no "±" for a
+    single seed (``"n": 1``), whose spread is unknown rather than 0."""
     if not stat or stat.get("mean") is None or math.isnan(stat["mean"]):
         return "–"
+    if stat.get("n") == 1:
+        return f"{100 * stat['mean']:.{digits}f}"
     return f"{100 * stat['mean']:.{digits}f} ± {100 * stat['std']:.{digits}f}"

@@ -34,7 +34,7 @@ def default_out(train: str, test: str, system: str, normalize: str = "utterance"
 def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | Path | None = None,
               normalize: str = "utterance", max_epochs: int | None = None, extra: Sequence[str] = (),
               manifest_dir: str = "data_manifests", force: bool = False, meta: dict | None = None,
-              dry_run: bool = False) -> dict:
+              dry_run: bool = False, jobs: int = 1) -> dict:
     test_manifest = Path(manifest_dir) / test / "manifest.csv"
     if not test_manifest.exists():
         raise SystemExit(f"no manifest for the test corpus at {test_manifest}: run `python -m mtl_aug prepare {test}`")
@@ -45,7 +45,7 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
     if dry_run:
         runs.dry_run(run_list, out)
         return {}
-    results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force)
+    results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or runs.provenance("cross", ["--train", train, "--test", test, "--system", system])
     protocol = (f"cross-corpus {train} → {test}: trained on all {train} speakers but the validation speaker(s) of its "
                 f"first fold, tested on every 4-class utterance of {test}; {normalize}-level feature normalisation")
@@ -83,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test", required=True, help="test corpus (all its labelled utterances)")
     p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
     p.add_argument("--out", default=None)
+    runs.add_jobs_argument(p, "seeds")
     runs.add_common_arguments(p)
     return p
 
@@ -92,7 +93,7 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(own)
     meta = runs.provenance("cross", argv)
     s = run_cross(a.train, a.test, a.system, runs.parse_seeds(a.seeds), a.out, a.normalize, a.max_epochs, extra,
-                  a.manifest_dir, a.force, meta, a.dry_run)
+                  a.manifest_dir, a.force, meta, a.dry_run, runs.parse_jobs(a.jobs))
     if a.dry_run:
         return 0
     f = aggregate.fmt_pct

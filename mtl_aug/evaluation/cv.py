@@ -133,9 +133,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
     p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
     p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>")
-    p.add_argument("--jobs", default="auto",
-                   help="train this many fold x seed runs at once, each in its own process with an equal share of "
-                        "the torch threads; 'auto' (default): 1 on a GPU, else one per core (at most 4)")
+    runs.add_jobs_argument(p)
     runs.add_common_arguments(p)
     return p
 

@@ -157,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", default=None, help="restrict cv/noise/adversarial to these folds (smoke tests)")
     p.add_argument("--results-root", default=str(runs.RESULTS_DIR))
     p.add_argument("--tables-only", action="store_true", help="only rebuild tables.md from finished results")
-    p.add_argument("--jobs", default="auto", help="cv steps: parallel fold x seed runs (as `cv --jobs`)")
+    runs.add_jobs_argument(p, "runs of a cv or cross step (as `cv --jobs`)")
     runs.add_common_arguments(p)
     return p
 
@@ -201,7 +201,8 @@ def main(argv: list[str]) -> int:
         for s in systems:
             out = root / "cross" / f"{train}_to_{test}" / s
             steps.append((f"cross {train}->{test} {s}", out,
-                          lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta, **common)))
+                          lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta,
+                                                                         jobs=runs.parse_jobs(a.jobs), **common)))
     robust_systems = [s for s in (a.robustness_systems or a.systems).split(",") if s]
     if robust:
         for s in robust_systems:

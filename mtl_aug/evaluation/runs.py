@@ -153,6 +153,12 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="list the runs (finished or not), check that the first one's configuration parses; train nothing")
 
 
+def add_jobs_argument(p: argparse.ArgumentParser, unit: str = "fold x seed runs") -> None:
+    p.add_argument("--jobs", default="auto",
+                   help=f"train this many {unit} at once, each in its own process with an equal share of the torch "
+                        "threads; 'auto' (default): 1 on a GPU, else one per core (at most 4)")
+
+
 def split_extra(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """``[own args] -- [LightningCLI flags]`` -> (own, extra)."""
     argv = list(argv)
