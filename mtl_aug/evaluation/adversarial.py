@@ -21,8 +21,8 @@ import zlib
 from pathlib import Path
 from typing import Sequence
 
-from . import aggregate, attacks, plots, runs, tables
-from .noise import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, system_report
+from . import aggregate, attacks, plots, robustness, runs, tables
+from .robustness import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, system_report
 
 
 def condition(attack: str, snr: float) -> str:
@@ -108,16 +108,9 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mtl_aug adversarial", description=__doc__.split("\n")[0],
-                                epilog="Flags after -- go to LightningCLI for runs that must be trained.")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--system", required=True, help="a system, or a comma list of systems")
-    p.add_argument("--folds", default=None)
-    p.add_argument("--snrs", default="40,30,20", help="perturbation SNRs in dB (default 40,30,20)")
+    p = robustness.parser("python -m mtl_aug adversarial", __doc__, "40,30,20", "perturbation SNRs in dB")
     p.add_argument("--attacks", default="fgsm,pgd")
     p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--results-dir", default=None, help="default experiments/results/<corpus>")
-    runs.add_common_arguments(p)
     return p
 
 
@@ -125,19 +118,11 @@ def main(argv: list[str]) -> int:
     own, extra = runs.split_extra(argv)
     a = parser().parse_args(own)
     meta = runs.provenance("adversarial", argv)
-    snrs = [float(s) for s in a.snrs.split(",") if s.strip()]
+    snrs = robustness.parse_snrs(a.snrs)
     names = [n.strip().lower() for n in a.attacks.split(",") if n.strip()]
     unknown = [n for n in names if n not in attacks.ATTACKS]
     if unknown:
         raise SystemExit(f"unknown attacks {unknown}; one of {sorted(attacks.ATTACKS)}")
-    for system in a.system.split(","):
-        s = run_adversarial(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, names, a.pgd_steps,
-                            a.results_dir, a.max_epochs, extra, a.manifest_dir, a.force, meta, a.dry_run)
-        if a.dry_run:
-            continue
-        print(f"{system} on {a.corpus}: " + ", ".join(
-            f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
-    results_dir = Path(a.results_dir or runs.RESULTS_DIR / a.corpus)
-    if not a.dry_run:
-        print(f"table: {results_dir / 'adversarial.md'}  plot: {results_dir / 'adversarial.png'}")
-    return 0
+    return robustness.run_systems(a, "adversarial", lambda system: run_adversarial(
+        a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, names, a.pgd_steps, a.results_dir, a.max_epochs,
+        extra, a.manifest_dir, a.force, meta, a.dry_run))

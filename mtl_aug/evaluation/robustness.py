@@ -1,0 +1,198 @@
+"""The shared driver of the robustness commands (``noise``, ``adversarial``): evaluate each cv run's best
+checkpoint under several test conditions, resumably, and report per system and over systems.
+
+A condition is a name (``"clean"``, ``"10 dB"``, ``"pgd 30 dB"``...) and a function that perturbs a test batch;
+``evaluate_checkpoints`` runs them all on every fold x seed checkpoint and writes one result JSON per run;
+``system_report`` aggregates them (UAR/WA/F1 mean ± std over seeds, :mod:`.aggregate`). The clean condition
+must reproduce the cv test UAR of the same checkpoint, which guards against model code changed since training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from . import aggregate, runs, tables
+
+CLEAN = "clean"
+
+
+# -- generic "evaluate the cv checkpoints under conditions" driver (noise and adversarial) ---------------
+def evaluate_checkpoints(
+    cv_runs: Sequence[runs.Run],
+    out: Path,
+    conditions: Sequence[str],
+    evaluate: Callable[[object, object, runs.Run], dict[str, list[dict]]],
+    desc: str,
+    force: bool = False,
+    extra_meta: dict | None = None,
+) -> list[dict]:
+    """For every cv run: its best checkpoint (training the run first if it has not finished), then
+    ``evaluate(model, datamodule, run) -> {condition: prediction rows}``; one result JSON per run in
+    ``out/runs/<fold>_s<seed>/result.json``, written atomically, so reruns resume."""
+    by_name = {r.name: r for r in cv_runs}
+    eval_runs = [runs.Run(r.fold, r.seed, Path(out) / "runs" / r.name) for r in cv_runs]
+
+    def execute(run: runs.Run) -> dict:
+        cv_run = by_name[run.name]
+        cv_result = cv_run.load() or runs.execute(cv_run)
+        ckpt = cv_result.get("best_checkpoint") or (cv_result.get("checkpoints") or [None])[-1]
+        if not ckpt or not Path(ckpt).exists():
+            raise FileNotFoundError(f"cv run {cv_run.run_dir} has no checkpoint (result {cv_run.result_path})")
+        start = time.perf_counter()
+        model, dm = runs.load_checkpoint(ckpt)
+        preds = evaluate(model, dm, run)
+        class_names = list(model.hparams.class_names)
+        result = {"fold": run.fold, "seed": run.seed, "checkpoint": str(ckpt), "cv_result": str(cv_run.result_path),
+                  "class_names": class_names, **(extra_meta or {}),
+                  "conditions": {c: runs.condition_metrics(preds[c], len(class_names)) for c in conditions},
+                  "predictions": {c: preds[c] for c in conditions},
+                  "seconds": round(time.perf_counter() - start, 2),
+                  "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+        if CLEAN in result["conditions"]:
+            # Same checkpoint, same test set: the clean UAR must be the cv run's test UAR. A difference
+            # means the model code changed since the checkpoint was trained (same keys, new behaviour).
+            from .cv import fold_row
+
+            cv_uar = fold_row(cv_result)["uar"]
+            result["cv_test_uar"] = cv_uar
+            result["clean_matches_cv"] = abs(result["conditions"][CLEAN]["uar"] - cv_uar) < 1e-6
+            if not result["clean_matches_cv"]:
+                tqdm.write(f"WARNING {run.name}: clean UAR {result['conditions'][CLEAN]['uar']:.4f} differs from the cv "
+                           f"test UAR {cv_uar:.4f} of the same checkpoint: the model code changed since it was "
+                           f"trained (at {cv_result.get('git_commit', '?')}); retrain with cv --force")
+        runs.atomic_write_json(run.result_path, result)
+        runs.EXECUTED.append(f"{desc}:{run.name}")
+        return result
+
+    def line(run: runs.Run, result: dict, cached: bool) -> str:
+        parts = "  ".join(f"{c} {runs.fmt(result['conditions'][c]['uar'], '.3f')}" for c in conditions)
+        return f"fold {run.fold} seed {run.seed}: UAR {parts}{'  (finished earlier)' if cached else ''}"
+
+    def complete(result: dict) -> bool:  # evaluated under every condition asked for now (and same settings)
+        same = all(result.get(k) == v for k, v in (extra_meta or {}).items())
+        return same and set(conditions) <= set(result.get("conditions", {}))
+
+    return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
+
+
+def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
+                    max_epochs: int | None, extra: Sequence[str], manifest_dir: str) -> tuple[Path, list[str], list[runs.Run]]:
+    """``(results dir, folds, the cv runs whose checkpoints are evaluated)``: the same runs as ``cv`` makes,
+    so that a robustness evaluation reuses (or first trains) exactly the cv checkpoints."""
+    results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
+    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
+    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
+                             manifest_dir=manifest_dir)
+    return results_dir, fold_list, cv_runs
+
+
+def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path) -> dict:
+    """Print, per fold x seed, whether its cv checkpoint exists (else it will be trained) and whether
+    it has been evaluated already."""
+    for r in cv_runs:
+        cv_state = "cv finished" if r.load() else "cv to train first"
+        done = runs.read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
+        print(f"{r.name:<20} {cv_state:<18} {'evaluated' if done else 'to evaluate'}")
+    return {}
+
+
+def summarize_conditions(results: list[dict], conditions: Sequence[str]) -> dict:
+    """``{condition: aggregate.summarize(...)}`` over the runs' per-condition predictions."""
+    n_classes = len(results[0]["class_names"])
+    out = {}
+    for c in conditions:
+        rows = [{"fold": r["fold"], "seed": r["seed"], **{m: r["conditions"][c][m] for m in aggregate.METRICS}}
+                for r in results]
+        preds = [p | {"seed": r["seed"]} for r in results for p in r["predictions"][c]]
+        out[c] = aggregate.summarize(rows, preds, n_classes)
+        out[c].pop("per_seed")
+    return out
+
+
+def write_prediction_csv(path: Path, results: list[dict], conditions: Sequence[str]) -> None:
+    from .cv import write_csv
+
+    rows = [{"fold": r["fold"], "seed": r["seed"], "condition": c, **p}
+            for r in results for c in conditions for p in r["predictions"][c]]
+    write_csv(path, rows, ["fold", "seed", "condition", "key", "speaker", "label", "pred"])
+
+
+def condition_table(summaries: dict[str, dict], conditions: Sequence[str], metric: str = "uar") -> list[list[str]]:
+    """Rows ``[system, mean ± std per condition]`` (percent)."""
+    return [[system, *(aggregate.fmt_pct(s["conditions"].get(c, {}).get(metric)) for c in conditions)]
+            for system, s in summaries.items()]
+
+
+def collect(results_dir: Path, kind: str) -> dict[str, dict]:
+    """``{system: summary}`` of every ``<results_dir>/<system>/<kind>/summary.json``."""
+    found = {}
+    for path in sorted(Path(results_dir).glob(f"*/{kind}/summary.json")):
+        s = runs.read_json(path)
+        if s:
+            found[path.parent.parent.name] = s
+    order = {name: i for i, name in enumerate(runs.SYSTEMS)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
+
+
+
+
+def system_report(out: Path, results: list[dict], conditions: Sequence[str], meta: dict, title: str,
+                  protocol: str) -> dict:
+    summary = {"title": title, "protocol": protocol, "class_names": results[0]["class_names"],
+               "conditions": summarize_conditions(results, conditions), "order": list(conditions),
+               "runs": {f"{r['fold']}_s{r['seed']}": r["checkpoint"] for r in results},
+               "seeds": sorted({r["seed"] for r in results}), "folds": sorted({r["fold"] for r in results}), **meta}
+    write_prediction_csv(out / "predictions.csv", results, conditions)
+    rows = [[c, aggregate.fmt_pct(summary["conditions"][c]["uar"]), aggregate.fmt_pct(summary["conditions"][c].get("pooled_uar")),
+             aggregate.fmt_pct(summary["conditions"][c]["wa"]), aggregate.fmt_pct(summary["conditions"][c]["f1"])]
+            for c in conditions]
+    mismatched = sorted(f"{r['fold']}_s{r['seed']}" for r in results if r.get("clean_matches_cv") is False)
+    summary["clean_differs_from_cv"] = mismatched
+    md = [f"## {title}", "", f"Protocol: {protocol}. Values in %, mean ± std over seeds {summary['seeds']}.", "",
+          tables.markdown_table(["condition", "UAR", "pooled UAR", "WA", "macro-F1"], rows), ""]
+    if mismatched:
+        md += [f"**Warning**: for runs {', '.join(mismatched)} the clean UAR differs from the cv test UAR of the same "
+               "checkpoint: the model code changed after training; retrain them (cv --force).", ""]
+    md += [tables.provenance(meta), ""]
+    runs.atomic_write_json(out / "summary.json", summary)
+    runs.atomic_write_text(out / "summary.md", "\n".join(md))
+    return summary
+
+
+
+# -- the commands' shared command line -------------------------------------------------------------------
+def parser(prog: str, doc: str, snrs: str, snrs_help: str) -> argparse.ArgumentParser:
+    """The options every robustness command has; the caller adds its own before ``parse_args``."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0],
+                                epilog="Flags after -- go to LightningCLI for runs that must be trained.")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--system", required=True, help="a system, or a comma list of systems")
+    p.add_argument("--folds", default=None)
+    p.add_argument("--snrs", default=snrs, help=f"{snrs_help} (default {snrs})")
+    p.add_argument("--results-dir", default=None, help="default experiments/results/<corpus>")
+    runs.add_common_arguments(p)
+    return p
+
+
+def parse_snrs(text: str) -> list[float]:
+    return [float(s) for s in text.split(",") if s.strip()]
+
+
+def run_systems(a: argparse.Namespace, kind: str, run_one: Callable[[str], dict]) -> int:
+    """``run_one(system)`` for each system of ``--system``; prints each summary line and the combined table."""
+    for system in a.system.split(","):
+        s = run_one(system)
+        if a.dry_run:
+            continue
+        print(f"{system} on {a.corpus}: " + ", ".join(
+            f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
+    results_dir = Path(a.results_dir or runs.RESULTS_DIR / a.corpus)
+    if not a.dry_run:
+        print(f"table: {results_dir / f'{kind}.md'}  plot: {results_dir / f'{kind}.png'}")
+    return 0
