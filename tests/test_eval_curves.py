@@ -1,0 +1,54 @@
+"""``curves``: training curves and validation-vs-test figures from cv result folders (no training)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mtl_aug.evaluation import curves
+
+HEADER = "epoch,step,train/ce_epoch,train/loss_epoch,train/ce_step,val/uar,test/uar\n"
+
+
+def _run(root, fold, seed, val, test_uar, ce=None):
+    run = root / "runs" / f"{fold}_s{seed}"
+    d = run / "train" / "version_0"
+    d.mkdir(parents=True)
+    lines = [HEADER]
+    for e, v in enumerate(val):
+        lines.append(f"{e},{e * 10 + 4},,,0.9,,\n")  # a step row: no epoch-level values
+        lines.append(f"{e},{e * 10 + 9},{(ce or val)[e]},{(ce or val)[e]},,{v},\n")
+    lines.append(f"{len(val) - 1},{len(val) * 10},,,,,{test_uar}\n")
+    (d / "metrics.csv").write_text("".join(lines))
+    (run / "result.json").write_text(json.dumps({"fold": fold, "seed": seed, "uar": test_uar,
+                                                 "best_val_uar": max(val), "epochs": len(val)}))
+
+
+def test_curves_tables_and_figures(tmp_path):
+    a, b = tmp_path / "stl", tmp_path / "mtl_aug"
+    _run(a, "01", 0, [0.5, 0.7, 0.9], 0.8)           # best epoch 3
+    _run(a, "02", 0, [0.6, 0.8], 0.6)                # best epoch 2
+    _run(a, "03", 0, [0.4, 0.6, 0.7, 0.65], 0.7)     # best epoch 3
+    _run(b, "01", 0, [0.5, 0.9, 0.9], 0.9)           # ties: the first maximum (epoch 2) is the checkpoint
+    systems = curves.write_curves([a, b], tmp_path / "out")
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+    assert (tmp_path / "out" / "val_vs_test.png").stat().st_size > 0
+    stl = {r["fold"]: r for r in systems["stl"]}
+    assert [stl[f]["best_epoch"] for f in ("01", "02", "03")] == [2, 1, 2]
+    assert systems["mtl_aug"][0]["best_epoch"] == 1
+    row = curves.system_row("stl", systems["stl"])
+    assert row[2] == "80.0" and row[3] == "70.0" and row[4] == "10.0" and row[5] == "2.7"
+    assert float(row[7]) == pytest.approx(np.corrcoef([0.9, 0.8, 0.7], [0.8, 0.6, 0.7])[0, 1], abs=0.01)
+    md = (tmp_path / "out" / "curves.md").read_text()
+    assert "| 01 | 80.0 (val 90.0) | 90.0 (val 90.0) |" in md and "| 02 | 60.0 (val 80.0) | – |" in md
+    # epochs reached by fewer than half of the runs are not averaged (only fold 03 reached epoch 4)
+    epochs, mean, _ = curves.mean_curve(systems["stl"], "val/uar")
+    assert list(epochs) == [0, 1, 2] and mean[0] == pytest.approx(0.5)
+
+
+def test_curves_cli_refuses_an_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no finished cv runs"):
+        curves.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
