@@ -191,6 +191,8 @@ def test_paper_tables(env, cv_done, capsys):
     assert any(line.startswith("| mtl_aug | utterance |") for line in md.splitlines())
     assert "### Noise robustness: synthetic" in md and "### Cross-corpus: synthetic → synthetic" in md
     assert "LOSO" in md and "emodb_missing" in md
+    assert "Validation vs test (synthetic" in md  # curves of the finished cv runs
+    assert (env["results"] / "synthetic" / "curves" / "val_vs_test.png").exists()
 
 
 def test_cv_with_speaker_normalisation_and_balanced_weights(env):
