@@ -360,8 +360,8 @@ def render_markdown(res: dict) -> str:
     cand = res.get("candidates")
     if cand:
         notes = {"stl": "STL, for the ratios", "mtl_aug+channels_last": "encoder conv weights/activations NHWC",
-                 "stl+groupnorm_scale_shift": "PROPOSAL for encoder.py: masked GroupNorm as one-pass sums + scale/shift",
-                 "mtl_aug+groupnorm_scale_shift": "same proposal, MTL-AUG",
+                 "stl+groupnorm_two_pass": "BEFORE: the encoder's former two-pass masked GroupNorm (now one-pass)",
+                 "mtl_aug+groupnorm_two_pass": "same, MTL-AUG",
                  "mtl_aug+speed_crop": "WHAT-IF: speed-perturbed rows cropped to the input length (no 11 % padding)",
                  "mtl_aug+compile": "torch.compile of encoder and heads"}
         L += ["## Speed-up candidates (off by default)", "",

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes and the synthetic corpus (code paths only)")
     p.add_argument("--only", default=None, help=f"comma-separated sections of {', '.join(SECTIONS)}")
     p.add_argument("--candidates", action="store_true",
-                   help="also time the off-by-default candidates (channels_last, GroupNorm proposal, speed crop)")
+                   help="also time the off-by-default candidates (channels_last, the former two-pass GroupNorm, speed crop)")
     p.add_argument("--compile", action="store_true", help="with --candidates: torch.compile too (minutes)")
     p.add_argument("--workers", default="0,1,2", help="num_workers values of the loader-wait section")
     p.add_argument("--json", default=None, help="default experiments/results/bench.json (bench_quick.json with --quick)")

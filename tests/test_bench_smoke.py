@@ -44,10 +44,10 @@ def test_training_throughput_quick():
 
 def test_candidates_quick():
     res = bench_training.measure_candidates(batch_size=2, seconds=0.2, rounds=1, warmup=0, compile_=False)
-    assert {"mtl_aug", "stl", "mtl_aug+groupnorm_scale_shift", "mtl_aug+speed_crop"} <= set(res["variants"])
+    assert {"mtl_aug", "stl", "mtl_aug+groupnorm_two_pass", "mtl_aug+speed_crop"} <= set(res["variants"])
 
 
-def test_groupnorm_proposal_matches_the_encoder():
+def test_encoder_groupnorm_matches_the_former_two_pass_form():
     import torch
 
     from mtl_aug.encoder import ConvEncoder
@@ -55,7 +55,7 @@ def test_groupnorm_proposal_matches_the_encoder():
     torch.manual_seed(0)
     a, b = ConvEncoder(norm="group").eval(), ConvEncoder(norm="group").eval()
     b.load_state_dict(a.state_dict())
-    assert bench_training.groupnorm_scale_shift(b) == len(b.blocks)
+    assert bench_training.groupnorm_two_pass(b) == len(b.blocks)
     feats, lengths = torch.randn(3, 40, 64), torch.tensor([40, 31, 17])
     za, zb = a(feats, lengths)[0], b(feats, lengths)[0]
     assert torch.allclose(za, zb, atol=1e-5)
