@@ -111,6 +111,7 @@ def test_cv_end_to_end_with_resume(cv_done):
     assert s["command"].startswith("python -m mtl_aug cv --corpus synthetic") and s["git_commit"]
     md = (out / "summary.md").read_text()
     assert "UAR (pooled)" in md and "git commit" in md and "LOSO" in md
+    assert s["trained_at"] == [s["git_commit"]] and "runs trained at commit(s)" in md
 
 
 def test_noise_reuses_cv_checkpoints(env, cv_done):

@@ -82,8 +82,10 @@ def write_report(out: Path, results: list[dict], meta: dict, title: str, protoco
     write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
     write_csv(out / "predictions.csv", preds)
     summary = aggregate.summarize(folds, preds, len(class_names))
+    # a report rewritten later (more seeds, a resumed run) names the code each run was trained with
+    trained_at = sorted({r["git_commit"] for r in results if r.get("git_commit")})
     summary.update({"title": title, "protocol": protocol, "class_names": class_names,
-                    "folds": sorted({f["fold"] for f in folds}, key=str), **meta,
+                    "folds": sorted({f["fold"] for f in folds}, key=str), **meta, "trained_at": trained_at,
                     "runs": {f"{r['fold']}_s{r['seed']}": {"result": r.get("result_json"),
                                                            "best_checkpoint": r.get("best_checkpoint")}
                              for r in results}})

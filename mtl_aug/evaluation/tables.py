@@ -20,5 +20,7 @@ def provenance(meta: dict) -> str:
     lines = [f"- command: `{meta.get('command', '')}`",
              f"- git commit: `{meta.get('git_commit', '')}`{' (uncommitted changes)' if meta.get('git_dirty') else ''}",
              f"- date: {meta.get('date', '')}",
+             *([f"- runs trained at commit(s): {', '.join(f'`{c[:12]}`' for c in meta['trained_at'])}"]
+               if meta.get("trained_at") else []),
              f"- machine: {meta.get('machine', '')}"]
     return "\n".join(lines)
