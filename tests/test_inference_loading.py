@@ -78,6 +78,17 @@ def test_incompatible_or_missing_format(tiny_ckpt, tmp_path, fmt):
     _assert_one_line(err, path, "mtl_aug_format", "missing" if fmt is None else "incompatible")
 
 
+def test_speaker_normalised_checkpoint_is_refused(tiny_ckpt, tmp_path):
+    """cv/cross --normalize speaker checkpoints need per-speaker statistics that predict/export lack."""
+    ckpt = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
+    ckpt["speaker_norm"] = {"mode": "speaker", "stats": {"emodb:03": [[0.0] * 16, [1.0] * 16]}}
+    path = tmp_path / "speakernorm.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    _assert_one_line(err, path, "speaker-level", "make pretrained")
+
+
 def test_module_check_is_also_turned_into_one_line(tiny_ckpt, tmp_path, monkeypatch):
     """Even if the pre-check is bypassed, the module's own on_load_checkpoint error comes out as one line."""
     import mtl_aug.inference.loading as loading

@@ -105,6 +105,14 @@ def check_format(path: str | Path, ckpt: dict) -> None:
         raise CheckpointError(
             path, f"incompatible checkpoint format {FORMAT_KEY}={have!r}, this version of mtl_aug reads {want!r}"
         )
+    if "speaker_norm" in ckpt:
+        # Its weights expect log-mels normalised by the statistics of the speaker being predicted; loaded
+        # as a plain model it would see unnormalised features and predict garbage without a word.
+        raise CheckpointError(
+            path, f"trained with {ckpt['speaker_norm'].get('mode', 'speaker')}-level log-mel normalisation "
+            "(cv/cross --normalize): it needs statistics of the speaker being predicted, which predict/export do "
+            "not compute; use a checkpoint trained with the default per-utterance normalisation (make pretrained)"
+        )
 
 
 def load_model(ckpt: str | Path, device: str | torch.device = "cpu"):
