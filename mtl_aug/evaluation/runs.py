@@ -69,11 +69,13 @@ def read_json(path: str | Path) -> dict | None:
 
 
 def git_commit() -> tuple[str, bool]:
-    """(HEAD commit, whether the tracked files have uncommitted changes); ("unknown", False) outside git."""
+    """(HEAD commit, whether tracked files other than results have uncommitted changes); ("unknown", False)
+    outside git. Results being written (experiments/results) do not make the code dirty."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)experiments/results"], cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip() != ""
         return head or "unknown", dirty
     except (OSError, subprocess.SubprocessError):
