@@ -53,6 +53,19 @@ def test_every_system_config_parses(system, capsys, monkeypatch):
     assert "w_recon" in out and "ModelCheckpoint" in out
 
 
+@pytest.mark.parametrize("corpus", sorted(p.stem for p in (REPO / "experiments" / "corpora").glob("*.yaml")))
+def test_every_corpus_config_parses(corpus, capsys, monkeypatch):
+    from mtl_aug.training import make_cli
+
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_:
+        make_cli(["--config", "experiments/base.yaml", "--config", f"experiments/corpora/{corpus}.yaml",
+                  "--config", "experiments/systems/mtl_aug.yaml", "--print_config"], run=False)
+    assert exit_.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "label_map" in out and "corpus:" in out
+
+
 def test_train_prints_fold_summary_and_writes_results(synthetic_corpus, tmp_path):
     proc = run(["train", *CONFIGS, "--config", "experiments/systems/mtl_aug_unlabelled.yaml",
                 *data_flags(synthetic_corpus, tmp_path), "--trainer.max_epochs=2",

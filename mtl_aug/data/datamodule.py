@@ -41,13 +41,22 @@ def manifest_paths(corpus: str, manifest_dir: str | Path) -> tuple[Path, Path]:
     return manifest, folds
 
 
-def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_column: str) -> list[Item]:
-    """Rows whose ``label_column`` is one of ``class_names``; the others are outside the label set."""
+def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_column: str,
+                   label_map: dict[str, str] | None = None) -> list[Item]:
+    """Rows whose ``label_column`` value, after ``label_map`` (e.g. ``{"calm": "neutral"}``), is one of
+    ``class_names``; the others are outside the label set."""
     index = {c: i for i, c in enumerate(class_names)}
-    keep = df[df[label_column].isin(index)]
+    label_map = dict(label_map or {})
+    bad = {k: v for k, v in label_map.items() if v not in index}
+    if bad:
+        raise ValueError(f"label_map {bad} maps to labels outside class_names {list(class_names)}")
+    if label_column not in df.columns:
+        raise ValueError(f"the manifest has no column '{label_column}' (columns: {list(df.columns)})")
+    labels = df[label_column].astype(str).map(lambda v: label_map.get(v, v))
+    keep = labels.isin(index)
     return [
-        Item(r.key, root / r.path, index[getattr(r, label_column)], str(r.speaker), float(r.duration))
-        for r in keep.itertuples(index=False)
+        Item(r.key, root / r.path, index[label], str(r.speaker), float(r.duration))
+        for r, label in zip(df[keep].itertuples(index=False), labels[keep])
     ]
 
 
@@ -75,6 +84,9 @@ class SERDataModule(L.LightningDataModule):
         class_names: label set, in class-index order; rows outside it are not used (counted in the log).
         label_column: manifest column holding those labels (``label`` = the 4-class set,
             ``emotion`` = every emotion the corpus has).
+        label_map: renames values of ``label_column`` before they are matched against ``class_names``,
+            e.g. ``{"calm": "neutral"}`` with ``label_column: emotion`` = RAVDESS with calm counted as
+            neutral (``experiments/corpora/ravdess_calm.yaml``). Applies to the test corpus too.
         test_corpus: cross-corpus testing: test on every labelled row of this corpus instead of the
             fold's test speakers.
         use_unlabelled: mix unlabelled audio (``unlabelled_corpus``) into training batches; it reaches
@@ -94,6 +106,7 @@ class SERDataModule(L.LightningDataModule):
         manifest_dir: str = "data_manifests",
         class_names: list[str] = FOUR_CLASSES,
         label_column: str = "label",
+        label_map: dict[str, str] | None = None,
         test_corpus: str | None = None,
         test_root: str | None = None,
         use_unlabelled: bool = False,
@@ -122,7 +135,8 @@ class SERDataModule(L.LightningDataModule):
     def _labelled(self, corpus: str, root: str | None) -> tuple[list[Item], pd.DataFrame]:
         manifest, _ = manifest_paths(corpus, self.hparams.manifest_dir)
         df = read_manifest(manifest)
-        items = labelled_items(df, resolve_root(corpus, root), list(self.hparams.class_names), self.hparams.label_column)
+        items = labelled_items(df, resolve_root(corpus, root), list(self.hparams.class_names), self.hparams.label_column,
+                               self.hparams.label_map)
         if not items:
             raise ValueError(
                 f"corpus '{corpus}': no row of {manifest} has {self.hparams.label_column} in {list(self.hparams.class_names)}"
