@@ -14,6 +14,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mtl_aug.training", "fit, then test the best checkpoint, and print the fold's summary"),
     "prepare": ("mtl_aug.data.prepare", "build a corpus manifest, skip report and speaker-independent folds"),
+    "levels": ("mtl_aug.data.levels", "recording levels (peak/RMS dBFS) per label: check a corpus before comparing"),
     "synth": ("mtl_aug.data.synthetic", "generate the synthetic demo corpus"),
     "cv": ("mtl_aug.evaluation.cv", "cross-validation over every fold x seed, resumable, with reports"),
     "cross": ("mtl_aug.evaluation.cross", "cross-corpus / cross-language evaluation"),
