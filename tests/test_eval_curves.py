@@ -52,3 +52,15 @@ def test_curves_cli_refuses_an_empty_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no finished cv runs"):
         curves.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
+
+
+def test_paper_tables_find_each_system_by_its_exact_folder(tmp_path):
+    """``stl`` must not pick up ``stl_aug_speakernorm`` (a prefix glob did)."""
+    from mtl_aug.evaluation import paper
+
+    for name in ("stl", "stl_speakernorm", "stl_aug_speakernorm", "mtl_aug_unlabelled_corpusnorm"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text("{}")
+    assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl")] == ["stl", "stl_speakernorm"]
+    assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl_aug")] == ["stl_aug_speakernorm"]
+    assert paper.system_summaries(tmp_path, "mtl_aug") == []

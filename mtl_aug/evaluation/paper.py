@@ -51,6 +51,13 @@ def corpus_available(corpus: str, manifest_dir: str | Path) -> tuple[bool, str]:
 
 
 # -- tables --------------------------------------------------------------------------------------------
+def system_summaries(base: Path, system: str) -> list[Path]:
+    """``summary.json`` of the system under each normalisation (``<system>``, ``<system>_speakernorm``, ...):
+    exact names, so that ``stl`` does not pick up ``stl_aug_speakernorm``."""
+    return [p for p in (runs.normalized_out(base / system, mode) / "summary.json" for mode in runs.NORMALIZATIONS)
+            if p.exists()]
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
@@ -58,8 +65,7 @@ def _pct(x: float | None) -> str:
 def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
     rows, protocol = [], ""
     for system in systems:
-        found = [p for p in [results_root / corpus / system / "summary.json"] if p.exists()]
-        found += sorted((results_root / corpus).glob(f"{system}_*norm/summary.json"))
+        found = system_summaries(results_root / corpus, system)
         if not found:
             rows.append([system, "", "not run", "", "", "", ""])
         for path in found:
@@ -87,9 +93,7 @@ def curves_section(results_root: Path, corpus: str, systems: Sequence[str]) -> s
     """Validation vs test per system (``curves``), written to ``<corpus>/curves/``; "" when nothing has run."""
     from .curves import system_row, write_curves
 
-    dirs = [p.parent for system in systems for p in [results_root / corpus / system / "summary.json",
-                                                     *sorted((results_root / corpus).glob(f"{system}_*norm/summary.json"))]
-            if p.exists()]
+    dirs = [p.parent for system in systems for p in system_summaries(results_root / corpus, system)]
     if not dirs:
         return ""
     out = results_root / corpus / "curves"
@@ -105,7 +109,7 @@ def cross_table(results_root: Path, train: str, test: str, systems: Sequence[str
     pair = results_root / "cross" / f"{train}_to_{test}"
     rows = []
     for system in systems:
-        found = sorted(pair.glob(f"{system}/summary.json")) + sorted(pair.glob(f"{system}_*norm/summary.json"))
+        found = system_summaries(pair, system)
         if not found:
             rows.append([system, "", "not run", "", "", ""])
         for path in found:
