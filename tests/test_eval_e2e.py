@@ -139,6 +139,18 @@ def test_noise_reuses_cv_checkpoints(env, cv_done):
     assert len(runs.EXECUTED) == n
 
 
+def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path):
+    """A finished cv run whose checkpoint is absent (results committed without checkpoints): one clear error."""
+    run_dir = tmp_path / "synthetic" / "mtl_aug" / "runs" / "F01_s0"
+    run_dir.mkdir(parents=True)
+    res = json.loads((cv_done / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
+    res["best_checkpoint"] = str(run_dir / "gone.ckpt")
+    (run_dir / runs.RESULT_FILE).write_text(json.dumps(res))
+    with pytest.raises(FileNotFoundError, match="not committed with the results"):
+        noise.run_noise("synthetic", "mtl_aug", [0], "F01", (20,), results_dir=tmp_path / "synthetic",
+                        manifest_dir=env["manifests"])
+
+
 def test_adversarial_end_to_end(env, cv_done):
     argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", "F01", "--snrs", "20", "--pgd-steps", "2",
             "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]

@@ -43,7 +43,10 @@ def evaluate_checkpoints(
         cv_result = cv_run.load() or runs.execute(cv_run)
         ckpt = cv_result.get("best_checkpoint") or (cv_result.get("checkpoints") or [None])[-1]
         if not ckpt or not Path(ckpt).exists():
-            raise FileNotFoundError(f"cv run {cv_run.run_dir} has no checkpoint (result {cv_run.result_path})")
+            raise FileNotFoundError(
+                f"cv run {cv_run.run_dir} finished but its checkpoint {ckpt or '(none recorded)'} is not here "
+                "(checkpoints are not committed with the results): evaluate in the tree that trained it, or delete "
+                f"{cv_run.result_path} so that this command retrains the run first")
         start = time.perf_counter()
         model, dm = runs.load_checkpoint(ckpt)
         preds = evaluate(model, dm, run)
