@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import FOUR_CLASSES, read_manifest
 from .audio import load_audio
+from .datamodule import labelled_items
 from .roots import resolve_root
 
 SILENCE_DBFS = -80.0
@@ -42,12 +43,11 @@ def corpus_levels(corpus: str, manifest_dir: str | Path = "data_manifests", root
                   progress: bool = True) -> pd.DataFrame:
     """One row per labelled utterance of the label set: key, speaker, label, peak_db, rms_db, active."""
     df = read_manifest(Path(manifest_dir) / corpus / "manifest.csv")
-    df = df[df[label_column].isin(class_names)]
-    base = resolve_root(corpus, root)
+    items = labelled_items(df, resolve_root(corpus, root), class_names, label_column)
     rows = []
-    for r in tqdm(list(df.itertuples(index=False)), desc=f"{corpus} levels", disable=not progress, leave=False):
-        peak, rms, active = utterance_levels(load_audio(base / r.path).numpy())  # mono, 16 kHz, in [-1, 1]
-        rows.append({"key": r.key, "speaker": r.speaker, "label": getattr(r, label_column), "peak_db": peak,
+    for it in tqdm(items, desc=f"{corpus} levels", disable=not progress, leave=False):
+        peak, rms, active = utterance_levels(load_audio(it.path).numpy())  # mono, 16 kHz, in [-1, 1]
+        rows.append({"key": it.key, "speaker": it.speaker, "label": class_names[it.label], "peak_db": peak,
                      "rms_db": rms, "active": active})
     return pd.DataFrame(rows)
 

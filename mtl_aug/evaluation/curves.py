@@ -31,7 +31,7 @@ import numpy as np
 
 from . import runs, tables
 
-CURVE_COLUMNS = ("val/uar", "train/ce_epoch", "train/loss_epoch", "train/recon_epoch", "train/aug_acc_epoch")
+CURVE_COLUMNS = ("val/uar", "train/ce_epoch")  # what curves.png plots
 
 
 def read_metrics(path: str | Path) -> dict[str, dict[int, float]]:

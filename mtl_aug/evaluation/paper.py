@@ -215,18 +215,19 @@ def main(argv: list[str]) -> int:
         notes.append(f"noise/adversarial on {a.robustness_corpus}: corpus not available")
 
     common = dict(max_epochs=a.max_epochs, extra=extra, manifest_dir=a.manifest_dir, force=a.force)
+    jobs = runs.parse_jobs(a.jobs)  # cv and cross steps only
     steps: list[tuple[str, Path, Callable[[], object]]] = []
     for c in corpora:
         for s in systems:
             steps.append((f"cv {c} {s}", root / c / s,
-                          lambda c=c, s=s: run_cv(c, s, seeds, a.folds, root / c / s, meta=meta,
-                                                 jobs=runs.parse_jobs(a.jobs), **common)))
+                          lambda c=c, s=s: run_cv(c, s, seeds, a.folds, root / c / s, meta=meta, jobs=jobs,
+                                                 **common)))
     for train, test in pairs:
         for s in systems:
             out = root / "cross" / f"{train}_to_{test}" / s
             steps.append((f"cross {train}->{test} {s}", out,
-                          lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta,
-                                                                         jobs=runs.parse_jobs(a.jobs), **common)))
+                          lambda t=train, u=test, s=s, o=out: run_cross(t, u, s, seeds, o, meta=meta, jobs=jobs,
+                                                                         **common)))
     robust_systems = [s for s in (a.robustness_systems or a.systems).split(",") if s]
     if robust:
         for s in robust_systems:
