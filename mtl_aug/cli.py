@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "noise": ("mtl_aug.evaluation.noise", "UAR under real noise at SNR 20/10/0 dB"),
     "adversarial": ("mtl_aug.evaluation.adversarial", "UAR under FGSM/PGD waveform attacks"),
     "curves": ("mtl_aug.evaluation.curves", "training curves of cv runs and validation vs test UAR, per system"),
+    "compare": ("mtl_aug.evaluation.paired", "paired comparison of two cv results on the same folds and seeds"),
     "paper-tables": ("mtl_aug.evaluation.paper", "regenerate every paper table for the corpora present"),
     "sweep": ("mtl_aug.sweep", "run a W&B sweep YAML offline (or online with --online)"),
     "infer": ("mtl_aug.inference.predict", "emotion of audio files/folders (same as `predict PATH --ckpt`)"),

@@ -105,6 +105,29 @@ def curves_section(results_root: Path, corpus: str, systems: Sequence[str]) -> s
                                "corr(val, test)"], [system_row(n, rl) for n, rl in found.items()]), ""])
 
 
+def paired_section(results_root: Path, corpus: str, systems: Sequence[str], baseline: str = "stl") -> str:
+    """Each system against ``baseline`` under the same normalisation, paired on folds × seeds (``compare``);
+    "" when no pair has shared runs."""
+    from . import paired
+
+    rows = []
+    for system in systems:
+        if system == baseline:
+            continue
+        for mode in runs.NORMALIZATIONS:
+            a, b = (runs.normalized_out(results_root / corpus / s, mode) for s in (system, baseline))
+            if (a / "folds.csv").exists() and (b / "folds.csv").exists():
+                result = paired.compare(paired.read_fold_rows(a), paired.read_fold_rows(b))
+                if result["n_folds"]:
+                    rows.append(paired.row(f"{system} − {baseline} ({mode})", result))
+    if not rows:
+        return ""
+    return "\n".join([
+        f"Paired against {baseline} ({corpus}; `python -m mtl_aug compare A B`): per fold, A − B averaged over "
+        "the seeds both finished; folds are the independent units (bootstrap CI over folds, exact sign test).", "",
+        tables.markdown_table(paired.HEADER, rows), ""])
+
+
 def cross_table(results_root: Path, train: str, test: str, systems: Sequence[str]) -> str:
     pair = results_root / "cross" / f"{train}_to_{test}"
     rows = []
@@ -156,7 +179,8 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
              "command, commit, date and machine that produced it.", ""]
     parts += ["## Within-corpus (speaker-independent)", ""]
     for c in corpora:
-        parts += [within_table(results_root, c, systems), curves_section(results_root, c, systems)]
+        parts += [within_table(results_root, c, systems), paired_section(results_root, c, systems),
+                  curves_section(results_root, c, systems)]
     if pairs:
         parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
     if robustness:

@@ -1,0 +1,89 @@
+"""Paired comparison of two systems on the same folds and seeds (mtl_aug.evaluation.paired)."""
+
+import csv
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from mtl_aug.cli import main as cli_main
+from mtl_aug.evaluation import paired
+
+
+def _rows(uars: dict[tuple[str, int], float]) -> list[dict]:
+    return [{"fold": f, "seed": s, "uar": u} for (f, s), u in uars.items()]
+
+
+@pytest.mark.parametrize("wins,losses", [(0, 0), (5, 5), (9, 1), (10, 0), (2, 7), (0, 12)])
+def test_sign_test_matches_scipy(wins, losses):
+    expected = 1.0 if wins + losses == 0 else binomtest(wins, wins + losses, 0.5).pvalue
+    assert paired.sign_test_p(wins, losses) == pytest.approx(expected)
+
+
+def test_compare_averages_shared_seeds_per_fold_and_counts_folds():
+    a = _rows({("01", 0): 0.8, ("01", 1): 0.6, ("02", 0): 0.5, ("03", 0): 0.7, ("04", 0): 0.9})
+    b = _rows({("01", 0): 0.6, ("01", 1): 0.6, ("02", 0): 0.6, ("03", 0): 0.7, ("05", 0): 0.1})
+    r = paired.compare(a, b)
+    # fold 01: mean(+0.2, 0.0) = +0.1; fold 02: -0.1; fold 03: 0; folds 04/05 are not shared
+    assert r["n_folds"] == 3 and r["n_pairs"] == 4 and r["seeds"] == [0, 1]
+    assert r["per_fold"]["01"]["diff"] == pytest.approx(0.1)
+    assert r["delta"] == pytest.approx(0.0)
+    assert (r["better"], r["worse"], r["tied"]) == (1, 1, 1)
+    assert r["p"] == pytest.approx(1.0)
+
+
+def test_bootstrap_ci_is_seeded_and_covers_a_consistent_gain():
+    rng = np.random.default_rng(1)
+    base = {(f"{i:02d}", s): float(rng.uniform(0.4, 0.9)) for i in range(10) for s in range(3)}
+    better = {k: v + 0.05 + float(rng.normal(0, 0.01)) for k, v in base.items()}
+    r1 = paired.compare(_rows(better), _rows(base), seed=3)
+    r2 = paired.compare(_rows(better), _rows(base), seed=3)
+    assert r1["ci"] == r2["ci"]
+    lo, hi = r1["ci"]
+    assert 0.0 < lo < r1["delta"] < hi < 0.1
+    assert r1["better"] == 10 and r1["p"] == pytest.approx(2 / 2 ** 10)
+    # swapping A and B mirrors everything
+    r3 = paired.compare(_rows(base), _rows(better), seed=3)
+    assert r3["delta"] == pytest.approx(-r1["delta"]) and r3["worse"] == 10
+
+
+def test_no_shared_runs_is_reported_not_crashed():
+    r = paired.compare(_rows({("01", 0): 0.5}), _rows({("02", 0): 0.5}))
+    assert r["n_folds"] == 0 and np.isnan(r["delta"])
+    assert paired.row("a − b", r)[3] == "no shared fold × seed"
+
+
+def _write_folds(d, uars):
+    d.mkdir(parents=True)
+    with (d / "folds.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["fold", "seed", "uar", "wa", "f1"])
+        w.writeheader()
+        for (fold, seed), u in uars.items():
+            w.writerow({"fold": fold, "seed": seed, "uar": u, "wa": u, "f1": u})
+
+
+def test_compare_cli_prints_table_and_names_a_missing_result(tmp_path, capsys):
+    _write_folds(tmp_path / "a", {("01", 0): 0.9, ("02", 0): 0.8})
+    _write_folds(tmp_path / "b", {("01", 0): 0.7, ("02", 0): 0.7})
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "| a − b | +15.0 |" in out and "2 / 0 / 0" in out and "01: +20.0" in out
+    with pytest.raises(SystemExit, match=r"missing.*folds.csv"):
+        cli_main(["compare", str(tmp_path / "missing"), str(tmp_path / "b")])
+
+
+def test_paper_tables_section_pairs_each_system_with_stl_under_the_same_normalisation(tmp_path):
+    from mtl_aug.evaluation import paper
+
+    root = tmp_path / "results"
+    _write_folds(root / "c" / "stl", {("01", 0): 0.6, ("02", 0): 0.6})
+    _write_folds(root / "c" / "mtl_aug", {("01", 0): 0.7, ("02", 0): 0.8})
+    _write_folds(root / "c" / "stl_speakernorm", {("01", 0): 0.9, ("02", 0): 0.9})
+    _write_folds(root / "c" / "mtl_aug_speakernorm", {("01", 0): 0.8, ("02", 0): 0.9})
+    _write_folds(root / "c" / "no_recon", {("03", 0): 0.8})  # no fold shared with stl: no row
+    text = paper.paired_section(root, "c", ["stl", "mtl_aug", "no_recon"])
+    lines = text.splitlines()
+    assert any(line.startswith("| mtl_aug − stl (utterance) | +15.0 |") for line in lines)
+    assert any(line.startswith("| mtl_aug − stl (speaker) | -5.0 |") and "0 / 1 / 1" in line for line in lines)
+    assert "no_recon" not in text
+    assert paper.paired_section(root, "other", ["stl", "mtl_aug"]) == ""
