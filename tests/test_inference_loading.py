@@ -87,6 +87,12 @@ def test_speaker_normalised_checkpoint_is_refused(tiny_ckpt, tmp_path):
     with pytest.raises(CheckpointError) as err:
         load_model(path)
     _assert_one_line(err, path, "speaker-level", "make pretrained")
+    # noise/adversarial load cv checkpoints through the same check
+    from mtl_aug.evaluation.runs import load_checkpoint
+
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    _assert_one_line(err, path, "speaker-level", "noise and adversarial")
 
 
 def test_module_check_is_also_turned_into_one_line(tiny_ckpt, tmp_path, monkeypatch):

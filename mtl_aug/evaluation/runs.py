@@ -409,9 +409,11 @@ def load_checkpoint(path: str | Path):
     from mtl_aug.data.datamodule import SERDataModule
     from mtl_aug.module import MTLAugModule
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if "speaker_norm" in ckpt:
-        raise NotImplementedError(f"{path}: speaker-normalised checkpoints are evaluated by `cross` only")
+    from mtl_aug.inference.loading import check_format
+
+    # One refusal for every loader: format version, and speaker-normalised weights (they need statistics
+    # of the speaker being predicted, which this plain loader does not compute).
+    check_format(path, torch.load(path, map_location="cpu", weights_only=False))
     try:
         model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()
     except RuntimeError as e:  # a state dict of another model version (architecture changed since)

@@ -110,8 +110,9 @@ def check_format(path: str | Path, ckpt: dict) -> None:
         # as a plain model it would see unnormalised features and predict garbage without a word.
         raise CheckpointError(
             path, f"trained with {ckpt['speaker_norm'].get('mode', 'speaker')}-level log-mel normalisation "
-            "(cv/cross --normalize): it needs statistics of the speaker being predicted, which predict/export do "
-            "not compute; use a checkpoint trained with the default per-utterance normalisation (make pretrained)"
+            "(cv/cross --normalize): it needs statistics of the speaker being predicted, which predict, export, "
+            "noise and adversarial do not compute (cv/cross test it); use a checkpoint trained with the default "
+            "per-utterance normalisation (make pretrained)"
         )
 
 
