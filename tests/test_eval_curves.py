@@ -64,3 +64,23 @@ def test_paper_tables_find_each_system_by_its_exact_folder(tmp_path):
     assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl")] == ["stl", "stl_speakernorm"]
     assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl_aug")] == ["stl_aug_speakernorm"]
     assert paper.system_summaries(tmp_path, "mtl_aug") == []
+
+
+def test_auxiliary_task_section_first_chosen_last(tmp_path):
+    """For multitask runs: augmentation accuracy and reconstruction loss at the first, chosen and last epoch."""
+    stl, mtl = tmp_path / "stl", tmp_path / "mtl_aug"
+    _run(stl, "01", 0, [0.5, 0.7], 0.7)
+    run = mtl / "runs" / "01_s0"
+    d = run / "train" / "version_0"
+    d.mkdir(parents=True)
+    rows = ["epoch,step,train/ce_epoch,train/aug_acc_epoch,train/recon_epoch,val/uar"]
+    for e, (acc, rec, v) in enumerate([(0.3, 0.8, 0.5), (0.6, 0.4, 0.9), (0.8, 0.2, 0.7)]):
+        rows.append(f"{e},{e * 10 + 9},1.0,{acc},{rec},{v}")
+    (d / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (run / "result.json").write_text(json.dumps({"fold": "01", "seed": 0, "uar": 0.8, "best_val_uar": 0.9,
+                                                 "epochs": 3}))
+    systems = curves.write_curves([stl, mtl], tmp_path / "out")
+    assert curves.aux_row("stl", systems["stl"]) is None
+    assert curves.aux_row("mtl_aug", systems["mtl_aug"]) == ["mtl_aug", "30.0 / 60.0 / 80.0", "0.800 / 0.400 / 0.200"]
+    md = (tmp_path / "out" / "curves.md").read_text()
+    assert "| mtl_aug | 30.0 / 60.0 / 80.0 | 0.800 / 0.400 / 0.200 |" in md and "| stl | 30.0" not in md

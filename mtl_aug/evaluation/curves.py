@@ -11,7 +11,9 @@ Lightning ``metrics.csv`` and writes into ``--out``:
   up to the last epoch that at least half of the runs reached before early stopping);
 * ``val_vs_test.png``: each run's best validation UAR (the checkpoint chosen) against its test UAR;
 * ``curves.md``: per system the mean best validation UAR, mean test UAR and their gap, the mean epoch of
-  the chosen checkpoint, and the correlation between validation and test UAR over the runs; then
+  the chosen checkpoint, and the correlation between validation and test UAR over the runs; for the
+  multitask systems, whether the auxiliary tasks learned (augmentation-classifier accuracy and
+  reconstruction loss at the first, chosen and last epoch; also a third panel of ``curves.png``); then
   per fold the test UAR of each system (mean over seeds).
 
 A large gap with a weak correlation says the single validation speaker selects checkpoints poorly for
@@ -31,7 +33,9 @@ import numpy as np
 
 from . import runs, tables
 
-CURVE_COLUMNS = ("val/uar", "train/ce_epoch")  # what curves.png plots
+CURVE_COLUMNS = ("val/uar", "train/ce_epoch", "train/aug_acc_epoch", "train/recon_epoch")  # read per epoch
+AUX_COLUMNS = {"train/aug_acc_epoch": "augmentation-classifier training accuracy",
+               "train/recon_epoch": "reconstruction loss (training)"}
 
 
 def read_metrics(path: str | Path) -> dict[str, dict[int, float]]:
@@ -105,6 +109,28 @@ def system_row(name: str, run_list: Sequence[dict]) -> list[str]:
             runs.fmt(correlation(val, test), ".2f")]
 
 
+def aux_row(name: str, run_list: Sequence[dict]) -> list[str] | None:
+    """Did the auxiliary tasks learn? Per auxiliary metric, mean over runs at the first epoch, at the chosen
+    checkpoint's epoch and at the last epoch; None for a system without auxiliary tasks (STL)."""
+    cells = []
+    for column in AUX_COLUMNS:
+        at = {"first": [], "chosen": [], "last": []}
+        for r in run_list:
+            c = r["curves"].get(column) or {}
+            if not c:
+                continue
+            at["first"].append(c[min(c)])
+            at["last"].append(c[max(c)])
+            if r["best_epoch"] is not None:  # the logged epoch at or before the checkpoint's
+                before = [e for e in c if e <= r["best_epoch"]]
+                at["chosen"].append(c[max(before)] if before else c[min(c)])
+        scale, fmt = (100, ".1f") if column.endswith("acc_epoch") else (1, ".3f")
+        cells.append(" / ".join(f"{scale * np.mean(v):{fmt}}" if v else "–" for v in at.values()))
+    if all(c == "– / – / –" for c in cells):
+        return None
+    return [name, *cells]
+
+
 def fold_rows(systems: dict[str, list[dict]]) -> list[list[str]]:
     folds = sorted({r["fold"] for rl in systems.values() for r in rl})
     rows = []
@@ -122,10 +148,12 @@ def fold_rows(systems: dict[str, list[dict]]) -> list[list[str]]:
 def plot_curves(systems: dict[str, list[dict]], path: Path, title: str) -> Path:
     from .plots import _save, plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for (column, label), ax in zip((("val/uar", "validation UAR (%)"), ("train/ce_epoch", "training cross-entropy")),
-                                   axes):
-        scale = 100 if column == "val/uar" else 1
+    panels = [("val/uar", "validation UAR (%)"), ("train/ce_epoch", "training cross-entropy")]
+    if any(r["curves"].get("train/aug_acc_epoch") for rl in systems.values() for r in rl):
+        panels.append(("train/aug_acc_epoch", "augmentation-classifier training accuracy (%)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
+    for (column, label), ax in zip(panels, axes):
+        scale = 100 if column in ("val/uar", "train/aug_acc_epoch") else 1
         for name, rl in systems.items():
             e, m, s = mean_curve(rl, column)
             if e.size:
@@ -159,6 +187,16 @@ def plot_val_vs_test(systems: dict[str, list[dict]], path: Path, title: str) -> 
     return _save(fig, path)
 
 
+def aux_section(systems: dict[str, list[dict]]) -> list[str]:
+    rows = [row for n, rl in systems.items() if (row := aux_row(n, rl)) is not None]
+    if not rows:
+        return []
+    return ["Auxiliary tasks (systems that have them): mean over runs at the first epoch / the chosen checkpoint's "
+            "epoch / the last epoch. The augmentation classifier has 4 classes (chance 25 %); its accuracy is measured "
+            "on each training batch as it is augmented (a fresh draw every epoch), before that step's update.", "",
+            tables.markdown_table(["system", *AUX_COLUMNS.values()], rows), ""]
+
+
 def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None) -> dict:
     out = Path(out)
     labels = list(labels or [Path(d).name for d in result_dirs])
@@ -177,6 +215,7 @@ def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Seq
           tables.markdown_table(["system", "runs", "best val UAR", "test UAR", "gap", "chosen epoch", "epochs",
                                  "corr(val, test)"],
                                 [system_row(n, rl) for n, rl in systems.items()]), "",
+          *aux_section(systems),
           "Test UAR per fold (mean over seeds; the fold's best validation UAR in brackets):", "",
           tables.markdown_table(["fold", *labels], fold_rows(systems)), "",
           "Figures: `curves.png` (validation UAR and training cross-entropy per epoch), `val_vs_test.png`.", ""]
