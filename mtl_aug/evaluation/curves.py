@@ -36,6 +36,7 @@ from . import runs, tables
 CURVE_COLUMNS = ("val/uar", "train/ce_epoch", "train/aug_acc_epoch", "train/recon_epoch")  # read per epoch
 AUX_COLUMNS = {"train/aug_acc_epoch": "augmentation-classifier training accuracy",
                "train/recon_epoch": "reconstruction loss (training)"}
+PERCENT_COLUMNS = ("val/uar", "train/aug_acc_epoch")  # shown ×100
 
 
 def read_metrics(path: str | Path) -> dict[str, dict[int, float]]:
@@ -124,7 +125,7 @@ def aux_row(name: str, run_list: Sequence[dict]) -> list[str] | None:
             if r["best_epoch"] is not None:  # the logged epoch at or before the checkpoint's
                 before = [e for e in c if e <= r["best_epoch"]]
                 at["chosen"].append(c[max(before)] if before else c[min(c)])
-        scale, fmt = (100, ".1f") if column.endswith("acc_epoch") else (1, ".3f")
+        scale, fmt = (100, ".1f") if column in PERCENT_COLUMNS else (1, ".3f")
         cells.append(" / ".join(f"{scale * np.mean(v):{fmt}}" if v else "–" for v in at.values()))
     if all(c == "– / – / –" for c in cells):
         return None
@@ -153,7 +154,7 @@ def plot_curves(systems: dict[str, list[dict]], path: Path, title: str) -> Path:
         panels.append(("train/aug_acc_epoch", "augmentation-classifier training accuracy (%)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
     for (column, label), ax in zip(panels, axes):
-        scale = 100 if column in ("val/uar", "train/aug_acc_epoch") else 1
+        scale = 100 if column in PERCENT_COLUMNS else 1
         for name, rl in systems.items():
             e, m, s = mean_curve(rl, column)
             if e.size:
