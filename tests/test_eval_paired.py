@@ -87,3 +87,17 @@ def test_paper_tables_section_pairs_each_system_with_stl_under_the_same_normalis
     assert any(line.startswith("| mtl_aug − stl (speaker) | -5.0 |") and "0 / 1 / 1" in line for line in lines)
     assert "no_recon" not in text
     assert paper.paired_section(root, "other", ["stl", "mtl_aug"]) == ""
+
+
+def test_paper_tables_pair_the_ablations_with_mtl_aug(tmp_path):
+    from mtl_aug.evaluation import paper
+
+    root = tmp_path / "results"
+    _write_folds(root / "c" / "stl", {("01", 0): 0.6, ("02", 0): 0.6})
+    _write_folds(root / "c" / "mtl_aug", {("01", 0): 0.7, ("02", 0): 0.8})
+    _write_folds(root / "c" / "no_recon", {("01", 0): 0.8, ("02", 0): 0.9})
+    paper.write_tables(root, ["c"], ["stl", "mtl_aug", "no_recon"], [], None, {})
+    text = (root / "tables.md").read_text()
+    assert "Paired against mtl_aug" in text
+    assert "| no_recon − mtl_aug (utterance) | +10.0 |" in text
+    assert "| no_recon − stl (utterance) | +25.0 |" in text

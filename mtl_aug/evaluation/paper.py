@@ -105,6 +105,11 @@ def curves_section(results_root: Path, corpus: str, systems: Sequence[str]) -> s
                                "corr(val, test)"], [system_row(n, rl) for n, rl in found.items()]), ""])
 
 
+# Variants of MTL-AUG that add or remove one part: paired against MTL-AUG itself, they say which part
+# costs or gains (against STL alone they would only repeat MTL-AUG's own gap).
+MTL_VARIANTS = ("mtl_aug_unlabelled", "no_recon", "no_augcls")
+
+
 def paired_section(results_root: Path, corpus: str, systems: Sequence[str], baseline: str = "stl") -> str:
     """Each system against ``baseline`` under the same normalisation, paired on folds × seeds (``compare``);
     "" when no pair has shared runs."""
@@ -180,6 +185,7 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
     parts += ["## Within-corpus (speaker-independent)", ""]
     for c in corpora:
         parts += [within_table(results_root, c, systems), paired_section(results_root, c, systems),
+                  paired_section(results_root, c, [s for s in systems if s in MTL_VARIANTS], baseline="mtl_aug"),
                   curves_section(results_root, c, systems)]
     if pairs:
         parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
