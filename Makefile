@@ -65,11 +65,11 @@ cv:  ## every fold x seed: make cv CORPUS=emodb SYSTEM=mtl_aug SEEDS=3 [NORMALIZ
 cross:  ## cross-corpus: make cross TRAIN=ravdess TEST=emodb SYSTEM=mtl_aug [NORMALIZE=speaker]
 	$(PY) -m mtl_aug cross --train $(TRAIN) --test $(TEST) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) $(if $(EXTRA),-- $(EXTRA))
 
-noise:  ## UAR at clean/20/10/0 dB real noise, reusing the cv checkpoints: make noise CORPUS=emodb SYSTEM=mtl_aug
-	$(PY) -m mtl_aug noise --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+noise:  ## UAR at clean/20/10/0 dB real noise, reusing the cv checkpoints: make noise CORPUS=emodb SYSTEM=mtl_aug [NORMALIZE=speaker]
+	$(PY) -m mtl_aug noise --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
 
-adversarial:  ## UAR under FGSM/PGD at 40/30/20 dB: make adversarial CORPUS=emodb SYSTEM=mtl_aug
-	$(PY) -m mtl_aug adversarial --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
+adversarial:  ## UAR under FGSM/PGD at 40/30/20 dB: make adversarial CORPUS=emodb SYSTEM=mtl_aug [NORMALIZE=speaker]
+	$(PY) -m mtl_aug adversarial --corpus $(CORPUS) --system $(SYSTEM) --seeds $(SEEDS) --normalize $(NORMALIZE) $(if $(FOLD),--folds $(FOLD)) $(if $(EXTRA),-- $(EXTRA))
 
 paper-tables:  ## every paper table for the corpora present -> experiments/results/tables.md (make paper-tables ARGS=--dry-run)
 	$(PY) -m mtl_aug paper-tables --seeds $(SEEDS) $(ARGS) $(if $(EXTRA),-- $(EXTRA))

@@ -208,13 +208,19 @@ def test_paper_tables(env, cv_done, capsys):
     assert (env["results"] / "synthetic" / "curves" / "val_vs_test.png").exists()
 
 
-def test_cv_with_speaker_normalisation_and_balanced_weights(env):
-    """Within-corpus cv with per-speaker log-mel statistics (the test speaker's audio, not its labels)."""
+@pytest.fixture(scope="module")
+def speakernorm_cv(env):
     out = runs.normalized_out(env["results"] / "synthetic" / "stl", "speaker")
-    assert out.name == "stl_speakernorm"
     argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--normalize", "speaker", "--out", str(out),
             *common(env), *env["extra"], "--model.class_weights=balanced"]
     assert cv.main(argv) == 0
+    return out
+
+
+def test_cv_with_speaker_normalisation_and_balanced_weights(env, speakernorm_cv):
+    """Within-corpus cv with per-speaker log-mel statistics (the test speaker's audio, not its labels)."""
+    out = speakernorm_cv
+    assert out.name == "stl_speakernorm"
     s = json.loads((out / "summary.json").read_text())
     assert s["normalize"] == "speaker" and "speaker-level log-mel normalisation" in (out / "summary.md").read_text()
     res = json.loads((out / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
@@ -246,3 +252,38 @@ def test_cv_parallel_jobs_match_sequential(env):
     assert cv.main(["--corpus", "synthetic", "--system", "stl", "--folds", FOLDS, "--out", str(outs[2]), "--jobs", "2",
                     *common(env), *env["extra"]]) == 0
     assert len(runs.EXECUTED) == before  # resumed: nothing redone
+
+
+def test_noise_and_adversarial_on_speaker_normalised_checkpoints(env, speakernorm_cv):
+    """--normalize speaker: the cv checkpoints of <system>_speakernorm; clean = the cv test (stored statistics),
+    noisy = the test speaker's statistics recomputed from its noisy audio."""
+    from mtl_aug.evaluation.speaker_norm import EvalGroupNorm
+
+    before = list(runs.EXECUTED)
+    argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--snrs", "0", "--normalize", "speaker",
+            "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]
+    assert noise.main(argv) == 0
+    assert not [n for n in runs.EXECUTED[len(before):] if ":" not in n]  # no training
+    res = json.loads((speakernorm_cv / "noise" / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
+    assert res["clean_matches_cv"] is True
+    s = json.loads((speakernorm_cv / "noise" / "summary.json").read_text())
+    assert s["normalize"] == "speaker" and "recomputed from its noisy test audio" in s["protocol"]
+    assert "| stl_speakernorm |" in (env["results"] / "synthetic" / "noise.md").read_text()
+
+    # the recomputation itself: on unperturbed audio it gives the stored statistics back; noise changes them
+    model, dm, state = runs.load_run_checkpoint(res["checkpoint"])
+    norm = EvalGroupNorm(model, dm, state)
+    stored = norm.stored["synthetic:F01"]
+    norm.use(lambda b: b["wave"])
+    again = norm.front.stats["synthetic:F01"]
+    assert torch.allclose(again[0], stored[0], atol=1e-3) and torch.allclose(again[1], stored[1], atol=1e-3)
+    norm.use(lambda b: b["wave"] + 0.3 * torch.randn_like(b["wave"]))
+    assert not torch.allclose(norm.front.stats["synthetic:F01"][0], stored[0], atol=1e-2)
+    norm.use(None)
+    assert norm.front.stats["synthetic:F01"] is norm.stored["synthetic:F01"]
+
+    argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--snrs", "20", "--pgd-steps", "2",
+            "--normalize", "speaker", "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]
+    assert adversarial.main(argv) == 0
+    s = json.loads((speakernorm_cv / "adversarial" / "summary.json").read_text())
+    assert s["clean_differs_from_cv"] == [] and "clean (enrolment) audio" in s["protocol"]

@@ -92,7 +92,7 @@ def test_speaker_normalised_checkpoint_is_refused(tiny_ckpt, tmp_path):
 
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
-    _assert_one_line(err, path, "speaker-level", "noise and adversarial")
+    _assert_one_line(err, path, "speaker-level", "predict and export")
 
 
 def test_module_check_is_also_turned_into_one_line(tiny_ckpt, tmp_path, monkeypatch):

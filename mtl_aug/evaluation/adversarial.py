@@ -76,32 +76,37 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     snrs: Sequence[float] = (40, 30, 20), attack_names: Sequence[str] = ("fgsm", "pgd"),
                     pgd_steps: int = 10, results_dir: str | Path | None = None, max_epochs: int | None = None,
                     extra: Sequence[str] = (), manifest_dir: str = "data_manifests", force: bool = False,
-                    meta: dict | None = None, dry_run: bool = False) -> dict:
+                    meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
-    results_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra,
-                                                      manifest_dir)
+    results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
+                                                                  max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, results_dir / system / "adversarial")
+        return dry_run_eval(cv_runs, system_dir / "adversarial")
     conditions = conditions_for(attack_names, snrs)
 
-    def evaluate(model, dm, run):
+    def evaluate(model, dm, group_norm):
         model.requires_grad_(False)  # gradients w.r.t. the waveform only
-        out = {CLEAN: runs.predict_test(model, dm)}
+        # A group-normalised model keeps the statistics of the clean audio: the speaker was enrolled before
+        # the attack, and the attack differentiates through the fixed normalisation.
+        before = group_norm.install if group_norm is not None else None
+        out = {CLEAN: runs.predict_test(model, dm, before=before)}
         for a in attack_names:
             for snr in snrs:
                 out[condition(a, snr)] = runs.predict_test(
-                    model, dm, lambda b, a=a, s=snr: attack_batch(model, b, a, s, pgd_steps))
+                    model, dm, lambda b, a=a, s=snr: attack_batch(model, b, a, s, pgd_steps), before=before)
         return out
 
-    out = results_dir / system / "adversarial"
+    out = system_dir / "adversarial"
     settings = {"attacks": list(attack_names), "snrs": list(snrs), "pgd_steps": pgd_steps}
     results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"adversarial {corpus}/{system}", force,
                                    {"pgd_steps": pgd_steps})
     meta = meta or runs.provenance("adversarial", ["--corpus", corpus, "--system", system])
     protocol = (f"{protocol_name(corpus, len(fold_list), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
                 "(L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")
-    summary = system_report(out, results, conditions, meta | settings,
+    if normalize != "utterance":
+        protocol += f"; {normalize}-level log-mel normalisation with the statistics of the clean (enrolment) audio"
+    summary = system_report(out, results, conditions, meta | settings | {"normalize": normalize},
                             f"{system} on {corpus} under adversarial attacks", protocol)
     write_combined(results_dir, attack_names, snrs, corpus)
     return summary
@@ -125,4 +130,4 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"unknown attacks {unknown}; one of {sorted(attacks.ATTACKS)}")
     return robustness.run_systems(a, "adversarial", lambda system: run_adversarial(
         a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, names, a.pgd_steps, a.results_dir, a.max_epochs,
-        extra, a.manifest_dir, a.force, meta, a.dry_run))
+        extra, a.manifest_dir, a.force, meta, a.dry_run, a.normalize))

@@ -10,6 +10,10 @@ the second half of each real noise file, file and offset chosen deterministicall
 key, SNR), gain set for an exact SNR by RMS over the utterance (``mtl_aug.data.noise``). Noise:
 DEMAND when ``<manifest-dir>/demand`` exists, else the real Speech Commands background recordings.
 
+``--normalize speaker|corpus`` evaluates the cv models of that normalisation (``<system>_<mode>norm``):
+clean with the statistics they were tested with, and at each SNR with each test speaker's statistics
+recomputed from its noisy test audio — the speaker is enrolled in the noise it is then heard in.
+
 Outputs: ``<results-dir>/<system>/noise/`` (per-run JSON with the checkpoint path, ``summary.json``,
 ``summary.md``, ``predictions.csv``) and, over every system with noise results in ``<results-dir>``,
 ``<results-dir>/noise.md`` and ``<results-dir>/noise.png`` (UAR vs SNR, one line per system).
@@ -82,34 +86,44 @@ def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], titl
 def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = None, snrs: Sequence[float] = (20, 10, 0),
               noise: str = "auto", results_dir: str | Path | None = None, max_epochs: int | None = None,
               extra: Sequence[str] = (), manifest_dir: str = "data_manifests", force: bool = False,
-              meta: dict | None = None, dry_run: bool = False) -> dict:
+              meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
-    results_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra,
-                                                      manifest_dir)
+    results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
+                                                                  max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, results_dir / system / "noise")
+        return dry_run_eval(cv_runs, system_dir / "noise")
     source = noise_source(manifest_dir, noise)
     conditions = [CLEAN] + [snr_label(s) for s in snrs]
     banks: dict[int, object] = {}
 
-    def evaluate(model, dm, run):
+    def evaluate(model, dm, group_norm):
         sr = int(dm.hparams.sample_rate)
         if sr not in banks:
             banks[sr] = make_bank(source, manifest_dir, sr)
-        out = {CLEAN: runs.predict_test(model, dm)}
+
+        def predict(perturb=None):
+            if group_norm is None:
+                return runs.predict_test(model, dm, perturb)
+            group_norm.use(perturb)  # the test speakers' statistics over the audio as it is heard
+            return runs.predict_test(model, dm, perturb, before=group_norm.install)
+
+        out = {CLEAN: predict()}
         for snr in snrs:
-            out[snr_label(snr)] = runs.predict_test(model, dm, lambda b, s=snr: mix_batch(banks[sr], b, s))
+            out[snr_label(snr)] = predict(lambda b, s=snr: mix_batch(banks[sr], b, s))
         return out
 
-    out = results_dir / system / "noise"
+    out = system_dir / "noise"
     results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"noise {corpus}/{system}", force,
                                    {"noise": source})
     meta = meta or runs.provenance("noise", ["--corpus", corpus, "--system", system])
     protocol = (f"{protocol_name(corpus, len(fold_list), manifest_dir)}; trained on clean speech, test utterances "
                 f"mixed with real noise ({source}, evaluation half of each file) at exact SNR")
-    summary = system_report(out, results, conditions, meta | {"noise": source}, f"{system} on {corpus} under noise",
-                            protocol)
+    if normalize != "utterance":
+        protocol += (f"; {normalize}-level log-mel normalisation, each test {normalize}'s statistics recomputed "
+                     "from its noisy test audio (enrolled in the noise it is heard in)")
+    summary = system_report(out, results, conditions, meta | {"noise": source, "normalize": normalize},
+                            f"{system} on {corpus} under noise", protocol)
     write_combined(results_dir, "noise", conditions, f"UAR vs SNR on {corpus} ({source} noise)", "SNR")
     return summary
 
@@ -121,4 +135,4 @@ def main(argv: list[str]) -> int:
     snrs = robustness.parse_snrs(a.snrs)
     return robustness.run_systems(a, "noise", lambda system: run_noise(
         a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, a.noise, a.results_dir, a.max_epochs, extra,
-        a.manifest_dir, a.force, meta, a.dry_run))
+        a.manifest_dir, a.force, meta, a.dry_run, a.normalize))

@@ -27,13 +27,14 @@ def evaluate_checkpoints(
     cv_runs: Sequence[runs.Run],
     out: Path,
     conditions: Sequence[str],
-    evaluate: Callable[[object, object, runs.Run], dict[str, list[dict]]],
+    evaluate: Callable[[object, object, object], dict[str, list[dict]]],
     desc: str,
     force: bool = False,
     extra_meta: dict | None = None,
 ) -> list[dict]:
     """For every cv run: its best checkpoint (training the run first if it has not finished), then
-    ``evaluate(model, datamodule, run) -> {condition: prediction rows}``; one result JSON per run in
+    ``evaluate(model, datamodule, group_norm) -> {condition: prediction rows}`` (``group_norm``: an
+    :class:`~.speaker_norm.EvalGroupNorm` for a speaker/corpus-normalised checkpoint, else None); one result JSON per run in
     ``out/runs/<fold>_s<seed>/result.json``, written atomically, so reruns resume."""
     by_name = {r.name: r for r in cv_runs}
     eval_runs = [runs.Run(r.fold, r.seed, Path(out) / "runs" / r.name) for r in cv_runs]
@@ -48,8 +49,13 @@ def evaluate_checkpoints(
                 "(checkpoints are not committed with the results): evaluate in the tree that trained it, or delete "
                 f"{cv_run.result_path} so that this command retrains the run first")
         start = time.perf_counter()
-        model, dm = runs.load_checkpoint(ckpt)
-        preds = evaluate(model, dm, run)
+        model, dm, state = runs.load_run_checkpoint(ckpt)
+        group_norm = None
+        if state is not None:
+            from .speaker_norm import EvalGroupNorm
+
+            group_norm = EvalGroupNorm(model, dm, state)
+        preds = evaluate(model, dm, group_norm)
         class_names = list(model.hparams.class_names)
         result = {"fold": run.fold, "seed": run.seed, "checkpoint": str(ckpt), "cv_result": str(cv_run.result_path),
                   "class_names": class_names, **(extra_meta or {}),
@@ -85,14 +91,18 @@ def evaluate_checkpoints(
 
 
 def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
-                    max_epochs: int | None, extra: Sequence[str], manifest_dir: str) -> tuple[Path, list[str], list[runs.Run]]:
-    """``(results dir, folds, the cv runs whose checkpoints are evaluated)``: the same runs as ``cv`` makes,
-    so that a robustness evaluation reuses (or first trains) exactly the cv checkpoints."""
+                    max_epochs: int | None, extra: Sequence[str], manifest_dir: str,
+                    normalize: str = "utterance") -> tuple[Path, Path, list[str], list[runs.Run]]:
+    """``(results dir, the system's cv folder, folds, the cv runs whose checkpoints are evaluated)``: the same
+    runs as ``cv`` makes (``<system>_<mode>norm`` for another normalisation), so that a robustness evaluation
+    reuses (or first trains) exactly the cv checkpoints."""
     results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
+    system_dir = runs.normalized_out(results_dir / system, normalize)
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
-    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, results_dir / system, max_epochs, extra,
+    cv_runs = runs.make_runs(corpus, system, fold_list, seeds, system_dir, max_epochs, extra,
                              manifest_dir=manifest_dir)
-    return results_dir, fold_list, cv_runs
+    runs.apply_normalization(cv_runs, normalize)
+    return results_dir, system_dir, fold_list, cv_runs
 
 
 def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path) -> dict:
@@ -140,7 +150,8 @@ def collect(results_dir: Path, kind: str) -> dict[str, dict]:
         if s:
             found[path.parent.parent.name] = s
     order = {name: i for i, name in enumerate(runs.SYSTEMS)}
-    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
+    base = lambda name: name.rsplit("_", 1)[0] if name.endswith("norm") else name
+    return dict(sorted(found.items(), key=lambda kv: (kv[0] != base(kv[0]), order.get(base(kv[0]), 99), kv[0])))
 
 
 

@@ -402,18 +402,33 @@ def load_checkpoint(path: str | Path):
     """``(model in eval mode on CPU, SERDataModule set up for testing)`` from a run's checkpoint.
 
     The DataModule is rebuilt from the hyperparameters stored in the checkpoint (same corpus, fold,
-    test corpus, sample rate, eval crop), without the unlabelled pool.
+    test corpus, sample rate, eval crop), without the unlabelled pool. A speaker-normalised checkpoint is
+    refused (its weights need speaker statistics): :func:`load_run_checkpoint` returns them.
     """
-    import torch
-
-    from mtl_aug.data.datamodule import SERDataModule
-    from mtl_aug.module import MTLAugModule
-
     from mtl_aug.inference.loading import check_format
 
-    # One refusal for every loader: format version, and speaker-normalised weights (they need statistics
-    # of the speaker being predicted, which this plain loader does not compute).
-    check_format(path, torch.load(path, map_location="cpu", weights_only=False))
+    check_format(path, _read(path))  # format version, and the one refusal of speaker-normalised weights
+    model, dm, _ = load_run_checkpoint(path)
+    return model, dm
+
+
+def _read(path: str | Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_run_checkpoint(path: str | Path):
+    """``(model, datamodule, speaker_norm state or None)``: like :func:`load_checkpoint`, and speaker- or
+    corpus-normalised checkpoints too, with their stored statistics (see ``speaker_norm.EvalGroupNorm``)."""
+    from mtl_aug.data.datamodule import SERDataModule
+    from mtl_aug.inference.loading import check_format
+    from mtl_aug.module import MTLAugModule
+
+    ckpt = _read(path)
+    group_norm = ckpt.pop("speaker_norm", None)
+    check_format(path, ckpt)  # format version; the group-norm refusal is the caller's choice
+    del ckpt
     try:
         model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()
     except RuntimeError as e:  # a state dict of another model version (architecture changed since)
@@ -421,19 +436,22 @@ def load_checkpoint(path: str | Path):
                            "trained by an older version; retrain its runs (cv ... --force)") from e
     dm = SERDataModule.load_from_checkpoint(path, use_unlabelled=False)
     dm.setup("test")
-    return model, dm
+    return model, dm, group_norm
 
 
-def predict_test(model, dm, perturb: Callable | None = None) -> list[dict]:
+def predict_test(model, dm, perturb: Callable | None = None, before: Callable | None = None) -> list[dict]:
     """Predictions on the DataModule's test set, optionally perturbing each batch first.
 
     ``perturb(batch) -> wave`` returns the waveforms to classify (same shape as ``batch["wave"]``);
     it may need gradients (attacks), so only the final classification runs under ``no_grad``.
+    ``before(batch)`` runs first (a group-normalised model's row groups: ``EvalGroupNorm.install``).
     """
     import torch
 
     rows = []
     for batch in dm.eval_loader(dm.datasets["test"]):
+        if before is not None:
+            before(batch)
         wave = perturb(batch) if perturb is not None else batch["wave"]
         with torch.no_grad():
             probs = torch.softmax(model.emotion_logits(wave, batch["lengths"]).float(), -1)

@@ -86,6 +86,10 @@ def group_stats(front_end: nn.Module, waves: Sequence[Tensor], groups: Sequence[
     return stats
 
 
+def group_name(mode: str, corpus: str, speaker: str) -> str:
+    return f"{corpus}:{speaker}" if mode == "speaker" else corpus
+
+
 class SpeakerNormCallback(L.Callback):
     """Installs :class:`SpeakerNormFrontEnd` on the model and feeds it each batch's row groups."""
 
@@ -96,7 +100,7 @@ class SpeakerNormCallback(L.Callback):
         self.key_groups: dict[str, dict[str, str]] = {}
 
     def _group(self, corpus: str, speaker: str) -> str:
-        return f"{corpus}:{speaker}" if self.mode == "speaker" else corpus
+        return group_name(self.mode, corpus, speaker)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if isinstance(pl_module.front_end, SpeakerNormFrontEnd) and self.key_groups:
@@ -149,3 +153,43 @@ class SpeakerNormCallback(L.Callback):
         if isinstance(front, SpeakerNormFrontEnd):
             checkpoint["speaker_norm"] = {"mode": self.mode, "stats": {g: [m.tolist(), s.tolist()]
                                                                        for g, (m, s) in front.stats.items()}}
+
+
+class EvalGroupNorm:
+    """Group normalisation for re-evaluating a group-normalised checkpoint on perturbed test audio
+    (``noise``, ``adversarial``), where no trainer (and so no callback) runs.
+
+    ``state`` is the checkpoint's ``speaker_norm`` entry. :meth:`use` chooses the statistics of the test
+    groups: the stored ones (clean audio: exactly what ``cv`` tested with), or recomputed from the perturbed
+    test audio — a speaker enrolled in the same noise it is then heard in. :meth:`install` sets a batch's row
+    groups; call it before the model sees the batch (and before an attack differentiates through it).
+    """
+
+    def __init__(self, model: nn.Module, dm, state: dict) -> None:
+        self.mode = state["mode"]
+        self.corpus = dm.hparams.test_corpus or dm.hparams.corpus
+        self.stored = {g: (torch.tensor(m), torch.tensor(s)) for g, (m, s) in state["stats"].items()}
+        front = model.front_end
+        self.base = front.base if isinstance(front, SpeakerNormFrontEnd) else front
+        self.base.normalize = "none"
+        self.front = SpeakerNormFrontEnd(self.base, self.stored)
+        model.front_end = self.front
+        self.dm = dm
+
+    def groups(self, batch: dict) -> list[str]:
+        return [group_name(self.mode, self.corpus, str(s)) for s in batch["speaker"]]
+
+    def install(self, batch: dict) -> None:
+        self.front.row_groups = self.groups(batch)
+
+    def use(self, perturb=None) -> None:
+        """Stored statistics (``perturb=None``), or each test group's statistics over ``perturb(batch)``."""
+        self.front.stats = dict(self.stored)
+        if perturb is None:
+            return
+        waves, groups = [], []
+        for batch in self.dm.eval_loader(self.dm.datasets["test"]):
+            wave = perturb(batch)
+            waves += [wave[i, :n].detach() for i, n in enumerate(batch["lengths"].tolist())]
+            groups += self.groups(batch)
+        self.front.stats.update(group_stats(self.base, waves, groups))

@@ -110,9 +110,8 @@ def check_format(path: str | Path, ckpt: dict) -> None:
         # as a plain model it would see unnormalised features and predict garbage without a word.
         raise CheckpointError(
             path, f"trained with {ckpt['speaker_norm'].get('mode', 'speaker')}-level log-mel normalisation "
-            "(cv/cross --normalize): it needs statistics of the speaker being predicted, which predict, export, "
-            "noise and adversarial do not compute (cv/cross test it); use a checkpoint trained with the default "
-            "per-utterance normalisation (make pretrained)"
+            "(--normalize): it needs statistics of the speaker being predicted, which predict and export do "
+            "not compute (cv, cross, noise, adversarial do); use a per-utterance model (make pretrained)"
         )
 
 
