@@ -62,12 +62,31 @@ def _write_folds(d, uars):
             w.writerow({"fold": fold, "seed": seed, "uar": u, "wa": u, "f1": u})
 
 
+def test_class_recalls_over_the_shared_runs_only():
+    preds = [{"fold": "01", "seed": 0, "label": 0, "pred": 0, "label_name": "angry"},
+             {"fold": "01", "seed": 0, "label": 0, "pred": 1, "label_name": "angry"},
+             {"fold": "01", "seed": 0, "label": 1, "pred": 1, "label_name": "sad"},
+             {"fold": "02", "seed": 0, "label": 1, "pred": 0, "label_name": "sad"},  # not a shared run
+             {"fold": "01", "seed": 1, "label": 1, "pred": 0, "label_name": "sad"}]
+    assert paired.class_recalls(preds, {("01", 0), ("01", 1)}) == {"angry": 0.5, "sad": 0.5}
+    r = paired.compare(_rows({("01", 0): 0.5, ("02", 1): 0.4}), _rows({("01", 0): 0.6, ("03", 0): 0.4}))
+    assert paired.shared_runs(r) == {("01", 0)}
+
+
 def test_compare_cli_prints_table_and_names_a_missing_result(tmp_path, capsys):
     _write_folds(tmp_path / "a", {("01", 0): 0.9, ("02", 0): 0.8})
     _write_folds(tmp_path / "b", {("01", 0): 0.7, ("02", 0): 0.7})
     assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "| a − b | +15.0 |" in out and "2 / 0 / 0" in out and "01: +20.0" in out
+    assert "recall per class" not in out  # no predictions.csv: no per-class table
+    for d, pred in (("a", 0), ("b", 1)):
+        with (tmp_path / d / "predictions.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, ["fold", "seed", "label", "pred", "label_name"])
+            w.writeheader()
+            w.writerow({"fold": "01", "seed": 0, "label": 0, "pred": pred, "label_name": "angry"})
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "| angry | 100.0 | 0.0 | +100.0 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"missing.*folds.csv"):
         cli_main(["compare", str(tmp_path / "missing"), str(tmp_path / "b")])
 

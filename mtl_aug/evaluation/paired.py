@@ -78,6 +78,31 @@ def compare(rows_a: Iterable[Mapping], rows_b: Iterable[Mapping], metric: str = 
             "p": sign_test_p(better, worse), "per_fold": per_fold}
 
 
+def class_recalls(pred_rows: Iterable[Mapping], runs: set[tuple[str, int]]) -> dict[str, float]:
+    """Recall per class (``label_name``) over the predictions of the ``(fold, seed)`` runs given, pooled:
+    where a UAR difference comes from (the UAR is the mean of these recalls over classes)."""
+    hit: dict[str, int] = defaultdict(int)
+    total: dict[str, int] = defaultdict(int)
+    for r in pred_rows:
+        if (str(r["fold"]), int(r["seed"])) in runs:
+            total[r["label_name"]] += 1
+            hit[r["label_name"]] += int(r["label"]) == int(r["pred"])
+    return {c: hit[c] / total[c] for c in total}
+
+
+def shared_runs(result: Mapping) -> set[tuple[str, int]]:
+    """The ``(fold, seed)`` runs a :func:`compare` result is based on."""
+    return {(f, s) for f, d in result["per_fold"].items() for s in d["seeds"]}
+
+
+def read_prediction_rows(result_dir: str | Path) -> list[dict] | None:
+    path = Path(result_dir) / "predictions.csv"
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def read_fold_rows(result_dir: str | Path) -> list[dict]:
     """The rows of ``<result_dir>/folds.csv`` (written by ``cv``); a clear error when it is missing."""
     path = Path(result_dir) / "folds.csv"
@@ -124,4 +149,12 @@ def main(argv: list[str]) -> int:
     if result["n_folds"]:
         print("\nper fold (A − B, points): " + "  ".join(f"{f}: {100 * d['diff']:+.1f}"
                                                          for f, d in sorted(result["per_fold"].items())))
+        preds_a, preds_b = read_prediction_rows(args.a), read_prediction_rows(args.b)
+        if preds_a is not None and preds_b is not None:
+            runs = shared_runs(result)
+            ra, rb = class_recalls(preds_a, runs), class_recalls(preds_b, runs)
+            rows = [[c, f"{100 * ra[c]:.1f}", f"{100 * rb[c]:.1f}", f"{100 * (ra[c] - rb[c]):+.1f}"]
+                    for c in ra if c in rb]
+            print("\nrecall per class over the shared runs (pooled, %):\n")
+            print(markdown_table(["class", "A", "B", "A − B"], rows))
     return 0
