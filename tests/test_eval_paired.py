@@ -120,3 +120,23 @@ def test_paper_tables_pair_the_ablations_with_mtl_aug(tmp_path):
     assert "Paired against mtl_aug" in text
     assert "| no_recon − mtl_aug (utterance) | +10.0 |" in text
     assert "| no_recon − stl (utterance) | +25.0 |" in text
+
+
+def test_within_table_draws_one_bar_per_system_and_normalisation(tmp_path):
+    import json
+
+    from mtl_aug.evaluation import paper
+
+    root = tmp_path / "results"
+    for name, norm, mean, seeds in (("stl", "utterance", 0.7, [0, 1]), ("stl_speakernorm", "speaker", 0.85, [0]),
+                                    ("mtl_aug", "utterance", 0.68, [0, 1, 2])):
+        d = root / "emodb" / name
+        d.mkdir(parents=True)
+        summary = {"normalize": norm, "seeds": seeds, "protocol": "emodb, LOSO",
+                   **{m: {"mean": mean, "std": 0.02 if len(seeds) > 1 else 0.0, "n": len(seeds)}
+                      for m in ("uar", "wa", "f1")}}
+        (d / "summary.json").write_text(json.dumps(summary))
+    text = paper.within_table(root, "emodb", ["stl", "mtl_aug", "no_recon"])
+    png = root / "emodb" / "within.png"
+    assert png.exists() and png.stat().st_size > 5000 and "Plot: `within.png`" in text
+    assert "| no_recon |  | not run |" in text

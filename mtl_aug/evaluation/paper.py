@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import aggregate, runs, tables
+from . import aggregate, plots, runs, tables
 
 # openSMILE functionals + linear SVM, pooled UAR in % (the evaluation issue; measured on this machine).
 REFERENCES = {
@@ -63,7 +63,7 @@ def _pct(x: float | None) -> str:
 
 
 def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
-    rows, protocol = [], ""
+    rows, protocol, bars = [], "", {}
     for system in systems:
         found = system_summaries(results_root / corpus, system)
         if not found:
@@ -72,6 +72,8 @@ def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str
             s = runs.read_json(path)
             if not s:
                 continue
+            bars.setdefault(system, {})[s.get("normalize", "utterance")] = (
+                s["uar"]["mean"], s["uar"]["std"] or 0.0, len(s["seeds"]))
             protocol = protocol or s.get("protocol", "").split(";")[0]
             rows.append([system, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
                          aggregate.fmt_pct(s.get("pooled_uar")), aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]),
@@ -86,6 +88,11 @@ def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str
     if ref:
         lines += [f"Reference, openSMILE functionals + SVM (pooled UAR, {ref['protocol']}): eGeMAPS "
                   f"{_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.", ""]
+    if bars:
+        refs = {f"{k} + SVM (pooled)": ref[k] / 100 for k in ("eGeMAPS", "ComParE")} if ref else {}
+        png = plots.bars_png(bars, results_root / corpus / "within.png", refs,
+                             title=f"{corpus}: UAR (fold mean) ± std over seeds, n = seeds")
+        lines += [f"Plot: `{png.name}` in `{png.parent}`.", ""]
     return "\n".join(lines)
 
 

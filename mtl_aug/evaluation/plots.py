@@ -65,3 +65,39 @@ def lines_png(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def bars_png(
+    groups: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    path: str | Path,
+    references: Mapping[str, float] | None = None,
+    ylabel: str = "UAR (%)",
+    title: str = "",
+) -> Path:
+    """Grouped bars: ``groups[system][variant] = (mean, std, n seeds)`` as fractions; one bar per variant
+    (e.g. normalisation) in each system's group, ±std whiskers (none for one seed), the seed count on the bar; ``references``
+    (name -> fraction) as dashed horizontal lines."""
+    variants = list(dict.fromkeys(v for g in groups.values() for v in g))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 3.5), 4))
+    width = 0.8 / max(1, len(variants))
+    pos = np.arange(len(groups))
+    for k, variant in enumerate(variants):
+        vals = [g.get(variant) for g in groups.values()]
+        x = pos + (k - (len(variants) - 1) / 2) * width
+        mean = np.array([np.nan if v is None else v[0] for v in vals]) * 100
+        std = np.array([np.nan if v is None else v[1] for v in vals]) * 100
+        ax.bar(x, mean, width, label=variant)
+        spread = np.array([v is not None and v[2] > 1 for v in vals])  # one seed: its spread is unknown, not 0
+        ax.errorbar(x[spread], mean[spread], yerr=std[spread], fmt="none", ecolor="black", capsize=3)
+        for xi, v in zip(x, vals):
+            if v is not None:
+                ax.text(xi, 1, f"n={v[2]}", ha="center", va="bottom", fontsize=7, color="white")
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(100 * value, ls="--", lw=1, color=f"C{len(variants) + i}", label=name)
+    ax.set_xticks(pos, list(groups), rotation=15)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
