@@ -405,29 +405,28 @@ def load_checkpoint(path: str | Path):
     test corpus, sample rate, eval crop), without the unlabelled pool. A speaker-normalised checkpoint is
     refused (its weights need speaker statistics): :func:`load_run_checkpoint` returns them.
     """
-    from mtl_aug.inference.loading import check_format
-
-    check_format(path, _read(path))  # format version, and the one refusal of speaker-normalised weights
-    model, dm, _ = load_run_checkpoint(path)
+    model, dm, _ = _load(path, refuse_group_norm=True)
     return model, dm
-
-
-def _read(path: str | Path) -> dict:
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def load_run_checkpoint(path: str | Path):
     """``(model, datamodule, speaker_norm state or None)``: like :func:`load_checkpoint`, and speaker- or
     corpus-normalised checkpoints too, with their stored statistics (see ``speaker_norm.EvalGroupNorm``)."""
+    return _load(path, refuse_group_norm=False)
+
+
+def _load(path: str | Path, refuse_group_norm: bool):
+    import torch
+
     from mtl_aug.data.datamodule import SERDataModule
     from mtl_aug.inference.loading import check_format
     from mtl_aug.module import MTLAugModule
 
-    ckpt = _read(path)
-    group_norm = ckpt.pop("speaker_norm", None)
-    check_format(path, ckpt)  # format version; the group-norm refusal is the caller's choice
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    # One check for every loader: format version, and (unless the caller computes speaker statistics) the
+    # refusal of speaker-normalised weights.
+    group_norm = ckpt.get("speaker_norm") if refuse_group_norm else ckpt.pop("speaker_norm", None)
+    check_format(path, ckpt)
     del ckpt
     try:
         model = MTLAugModule.load_from_checkpoint(path, map_location="cpu").eval()

@@ -171,7 +171,6 @@ class EvalGroupNorm:
         self.stored = {g: (torch.tensor(m), torch.tensor(s)) for g, (m, s) in state["stats"].items()}
         front = model.front_end
         self.base = front.base if isinstance(front, SpeakerNormFrontEnd) else front
-        self.base.normalize = "none"
         self.front = SpeakerNormFrontEnd(self.base, self.stored)
         model.front_end = self.front
         self.dm = dm
