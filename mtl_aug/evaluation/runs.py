@@ -424,8 +424,8 @@ def _load(path: str | Path, refuse_group_norm: bool):
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     # One check for every loader: format version, and (unless the caller computes speaker statistics) the
-    # refusal of speaker-normalised weights.
-    group_norm = ckpt.get("speaker_norm") if refuse_group_norm else ckpt.pop("speaker_norm", None)
+    # refusal of speaker-normalised weights, which check_format raises while the key is still in ckpt.
+    group_norm = None if refuse_group_norm else ckpt.pop("speaker_norm", None)
     check_format(path, ckpt)
     del ckpt
     try:
