@@ -139,7 +139,7 @@ def test_noise_reuses_cv_checkpoints(env, cv_done):
     assert len(runs.EXECUTED) == n
 
 
-def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path):
+def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path, capsys):
     """A finished cv run whose checkpoint is absent (results committed without checkpoints): one clear error."""
     run_dir = tmp_path / "synthetic" / "mtl_aug" / "runs" / "F01_s0"
     run_dir.mkdir(parents=True)
@@ -149,6 +149,12 @@ def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path):
     with pytest.raises(FileNotFoundError, match="not committed with the results"):
         noise.run_noise("synthetic", "mtl_aug", [0], "F01", (20,), results_dir=tmp_path / "synthetic",
                         manifest_dir=env["manifests"])
+    # through the command: that message on one line of stderr, exit 2, no traceback
+    argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", "F01", "--snrs", "20", "--seeds", "1",
+            "--results-dir", str(tmp_path / "synthetic"), "--manifest-dir", str(env["manifests"])]
+    assert noise.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: cv run ") and "gone.ckpt" in err and "not committed with the results" in err
 
 
 def test_adversarial_end_to_end(env, cv_done):

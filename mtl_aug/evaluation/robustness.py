@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,6 +21,10 @@ from tqdm.auto import tqdm
 from . import aggregate, runs, tables
 
 CLEAN = "clean"
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """A finished cv run whose best checkpoint is not on disk (results are committed without checkpoints)."""
 
 
 # -- generic "evaluate the cv checkpoints under conditions" driver (noise and adversarial) ---------------
@@ -44,7 +49,7 @@ def evaluate_checkpoints(
         cv_result = cv_run.load() or runs.execute(cv_run)
         ckpt = cv_result.get("best_checkpoint") or (cv_result.get("checkpoints") or [None])[-1]
         if not ckpt or not Path(ckpt).exists():
-            raise FileNotFoundError(
+            raise MissingCheckpointError(
                 f"cv run {cv_run.run_dir} finished but its checkpoint {ckpt or '(none recorded)'} is not here "
                 "(checkpoints are not committed with the results): evaluate in the tree that trained it, or delete "
                 f"{cv_run.result_path} so that this command retrains the run first")
@@ -88,6 +93,7 @@ def evaluate_checkpoints(
         return same and set(conditions) <= set(result.get("conditions", {}))
 
     return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
+
 
 
 def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
@@ -199,9 +205,14 @@ def parse_snrs(text: str) -> list[float]:
 
 
 def run_systems(a: argparse.Namespace, kind: str, run_one: Callable[[str], dict]) -> int:
-    """``run_one(system)`` for each system of ``--system``; prints each summary line and the combined table."""
+    """``run_one(system)`` for each system of ``--system``; prints each summary line and the combined table.
+    A missing cv checkpoint is the user's situation, not a bug: one line on stderr, exit 2."""
     for system in a.system.split(","):
-        s = run_one(system)
+        try:
+            s = run_one(system)
+        except MissingCheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         if a.dry_run:
             continue
         print(f"{system} on {a.corpus}: " + ", ".join(
