@@ -132,7 +132,7 @@ def test_noise_reuses_cv_checkpoints(env, cv_done):
     for name in ("summary.json", "summary.md", "predictions.csv"):
         assert (out / name).exists()
     assert (env["results"] / "synthetic" / "noise.png").exists()
-    assert "| mtl_aug |" in (env["results"] / "synthetic" / "noise.md").read_text()
+    assert "| mtl_aug | 0 |" in (env["results"] / "synthetic" / "noise.md").read_text()
     # a rerun does nothing new
     n = len(runs.EXECUTED)
     assert noise.main(argv) == 0
@@ -166,7 +166,7 @@ def test_adversarial_end_to_end(env, cv_done):
     assert s["clean_differs_from_cv"] == []  # the clean condition reproduces the cv test UAR
     assert all(0 <= s["conditions"][c]["uar"]["mean"] <= 1 for c in s["order"])
     assert (env["results"] / "synthetic" / "adversarial.png").exists()
-    assert "PGD" in (env["results"] / "synthetic" / "adversarial.md").read_text()
+    assert "| mtl_aug | 0 | PGD |" in (env["results"] / "synthetic" / "adversarial.md").read_text()
 
 
 def test_cross_corpus_with_speaker_normalisation(env):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import aggregate, attacks, plots, robustness, runs, tables
-from .robustness import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, system_report
+from .robustness import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, seeds_label, system_report
 
 
 def condition(attack: str, snr: float) -> str:
@@ -46,12 +46,12 @@ def write_combined(results_dir: Path, attack_names: Sequence[str], snrs: Sequenc
     summaries = collect(results_dir, "adversarial")
     if not summaries:
         return summaries
-    header = ["system", "attack", "clean", *(f"{s:g} dB" for s in snrs)]
+    header = ["system", "seeds", "attack", "clean", *(f"{s:g} dB" for s in snrs)]
     rows = []
     for system, s in summaries.items():
         c = s["conditions"]
         for a in attack_names:
-            rows.append([system, a.upper(), aggregate.fmt_pct(c[CLEAN]["uar"]),
+            rows.append([system, seeds_label(s), a.upper(), aggregate.fmt_pct(c[CLEAN]["uar"]),
                          *(aggregate.fmt_pct(c.get(condition(a, snr), {}).get("uar")) for snr in snrs)])
     protocol = next(iter(summaries.values())).get("protocol", "")
     title = f"UAR under waveform attacks on {corpus}"

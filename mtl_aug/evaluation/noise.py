@@ -69,7 +69,7 @@ def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], titl
     summaries = collect(results_dir, kind)
     if not summaries:
         return summaries
-    header = ["system", *(labels or conditions)]
+    header = ["system", "seeds", *(labels or conditions)]
     protocol = next(iter(summaries.values())).get("protocol", "")
     md = [f"## {title}", "", f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its "
           "per-fold UARs).", "", tables.markdown_table(header, condition_table(summaries, conditions)), "",

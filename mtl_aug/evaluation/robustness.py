@@ -142,9 +142,14 @@ def write_prediction_csv(path: Path, results: list[dict], conditions: Sequence[s
     write_csv(path, rows, ["fold", "seed", "condition", "key", "speaker", "label", "pred"])
 
 
+def seeds_label(summary: dict) -> str:
+    """The seeds a robustness summary averages over, e.g. ``0,1,2`` (systems may differ: a combined table says so)."""
+    return ",".join(str(s) for s in summary.get("seeds", [])) or "?"
+
+
 def condition_table(summaries: dict[str, dict], conditions: Sequence[str], metric: str = "uar") -> list[list[str]]:
-    """Rows ``[system, mean ± std per condition]`` (percent)."""
-    return [[system, *(aggregate.fmt_pct(s["conditions"].get(c, {}).get(metric)) for c in conditions)]
+    """Rows ``[system, seeds, mean ± std per condition]`` (percent)."""
+    return [[system, seeds_label(s), *(aggregate.fmt_pct(s["conditions"].get(c, {}).get(metric)) for c in conditions)]
             for system, s in summaries.items()]
 
 
