@@ -95,7 +95,6 @@ def evaluate_checkpoints(
     return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
 
 
-
 def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
                     max_epochs: int | None, extra: Sequence[str], manifest_dir: str,
                     normalize: str = "utterance") -> tuple[Path, Path, list[str], list[runs.Run]]:
