@@ -154,7 +154,7 @@ def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path, capsys):
             "--results-dir", str(tmp_path / "synthetic"), "--manifest-dir", str(env["manifests"])]
     assert noise.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: cv run ") and "gone.ckpt" in err and "not committed with the results" in err
+    assert err.startswith("noise: error: cv run ") and "gone.ckpt" in err and "not committed with the results" in err
 
 
 def test_adversarial_end_to_end(env, cv_done):

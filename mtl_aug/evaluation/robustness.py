@@ -143,7 +143,7 @@ def write_prediction_csv(path: Path, results: list[dict], conditions: Sequence[s
 
 def seeds_label(summary: dict) -> str:
     """The seeds a robustness summary averages over, e.g. ``0,1,2`` (systems may differ: a combined table says so)."""
-    return ",".join(str(s) for s in summary.get("seeds", [])) or "?"
+    return ",".join(map(str, summary["seeds"]))  # system_report always writes them
 
 
 def condition_table(summaries: dict[str, dict], conditions: Sequence[str], metric: str = "uar") -> list[list[str]]:
@@ -215,7 +215,7 @@ def run_systems(a: argparse.Namespace, kind: str, run_one: Callable[[str], dict]
         try:
             s = run_one(system)
         except MissingCheckpointError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"{kind}: error: {err}", file=sys.stderr)
             return 2
         if a.dry_run:
             continue
