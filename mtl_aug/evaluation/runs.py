@@ -323,17 +323,19 @@ def worker_threads(jobs: int) -> int:
     return max(1, torch.get_num_threads() // jobs)
 
 
-def _run_parallel(todo: Sequence[Run], jobs: int, report: Callable[[Run, dict], None]) -> None:
-    """``execute`` each run in one of ``jobs`` spawned processes; ``report`` as each one finishes."""
+def _run_parallel(todo: Sequence[Run], jobs: int, report: Callable[[Run, dict], None],
+                  fn: Callable[[Run], dict] = execute) -> None:
+    """``fn`` (a picklable function) on each run in one of ``jobs`` spawned processes; ``report`` as each
+    one finishes, so that a fold's summary line appears when it is done, not when the last one is."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                initargs=(worker_threads(jobs),))
     try:
-        pending = {pool.submit(execute, r): r for r in todo}
+        pending = {pool.submit(fn, r): r for r in todo}
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 run = pending.pop(fut)
                 report(run, fut.result())  # a failed run raises here; the others are cancelled below
