@@ -189,7 +189,6 @@ def system_report(out: Path, results: list[dict], conditions: Sequence[str], met
     return summary
 
 
-
 # -- the commands' shared command line -------------------------------------------------------------------
 def parser(prog: str, doc: str, snrs: str, snrs_help: str) -> argparse.ArgumentParser:
     """The options every robustness command has; the caller adds its own before ``parse_args``."""
