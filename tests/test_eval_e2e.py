@@ -240,8 +240,9 @@ def test_cv_with_speaker_normalisation_and_balanced_weights(env, speakernorm_cv)
     assert any(line.startswith("| stl | speaker |") for line in table.splitlines())
 
 
-def test_cv_parallel_jobs_match_sequential(env):
-    """--jobs 2 trains the folds in two spawned processes; same results, in fold order, as one process."""
+def test_cv_parallel_jobs_match_sequential(env, capfd):
+    """--jobs 2 trains the folds in two spawned processes; same results, in fold order, as one process.
+    Every epoch line names its run, since parallel runs print into one log."""
     outs = {}
     for jobs in (1, 2):
         outs[jobs] = env["results"] / "synthetic" / f"stl_jobs{jobs}"
@@ -250,6 +251,9 @@ def test_cv_parallel_jobs_match_sequential(env):
                 "--jobs", str(jobs), *common(env), *env["extra"]]
         assert cv.main(argv) == 0
         assert sorted(runs.EXECUTED[before:]) == ["F01_s0", "M02_s0"]
+        out = capfd.readouterr().out
+        for fold in FOLDS.split(","):
+            assert f"fold {fold} seed 0 |  epoch 1/1  train/loss_epoch" in out, (jobs, out[-2000:])
     seq, par = (list(csv.DictReader(open(outs[j] / "predictions.csv"))) for j in (1, 2))
     assert [r["key"] for r in par] == [r["key"] for r in seq]
     for a, b in zip(seq, par):

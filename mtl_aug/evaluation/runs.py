@@ -273,6 +273,11 @@ def execute(run: Run) -> dict:
     # the args are complete: the warning about sys.argv holding the driver's own flags does not apply
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cli = make_cli(list(run.args), run=False)
+    from mtl_aug.callbacks import EpochSummary
+
+    for cb in cli.trainer.callbacks:
+        if isinstance(cb, EpochSummary) and not cb.prefix:
+            cb.prefix = f"fold {run.fold} seed {run.seed} |"
     if run.prepare is not None:
         run.prepare(cli)
     result = run_training(cli)
