@@ -112,6 +112,10 @@ def test_cv_end_to_end_with_resume(cv_done):
     md = (out / "summary.md").read_text()
     assert "UAR (pooled)" in md and "git commit" in md and "LOSO" in md
     assert s["trained_at"] == [s["git_commit"]] and "runs trained at commit(s)" in md
+    # the hardware each run trained on (float rounding depends on it), with torch's kernel level
+    assert s["trained_on"] == [runs.machine()] and f"- runs trained on: {runs.machine()}" in md
+    assert torch.backends.cpu.get_cpu_capability() in runs.machine()
+    assert all(json.loads(p.read_text())["torch_threads"] >= 1 for p in out.glob("runs/*/result.json"))
 
 
 def test_noise_reuses_cv_checkpoints(env, cv_done):

@@ -84,8 +84,10 @@ def write_report(out: Path, results: list[dict], meta: dict, title: str, protoco
     summary = aggregate.summarize(folds, preds, len(class_names))
     # a report rewritten later (more seeds, a resumed run) names the code each run was trained with
     trained_at = sorted({r["git_commit"] for r in results if r.get("git_commit")})
+    trained_on = sorted({r["machine"] for r in results if r.get("machine")})  # older runs did not record it
     summary.update({"title": title, "protocol": protocol, "class_names": class_names,
                     "folds": sorted({f["fold"] for f in folds}, key=str), **meta, "trained_at": trained_at,
+                    "trained_on": trained_on,
                     "runs": {f"{r['fold']}_s{r['seed']}": {"result": r.get("result_json"),
                                                            "best_checkpoint": r.get("best_checkpoint")}
                              for r in results}})

@@ -82,10 +82,24 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", False
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
+    """One line naming the hardware and software a result came from. It names the CPU and the vector
+    kernels torch dispatches to (AVX2, AVX512...): those change float rounding, and over a training run a
+    1e-6 difference in the first steps grows into a different model (README, "Reproducibility")."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    cpu = f"{cpu_model()} ({platform.machine()}, torch {torch.backends.cpu.get_cpu_capability()} kernels)"
     dev = f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "no GPU"
     return (f"{platform.node()} · {platform.system()} {platform.release()} · {cpu} · {os.cpu_count()} CPUs · {dev} · "
             f"python {platform.python_version()} · torch {torch.__version__}")
@@ -264,6 +278,8 @@ def checkpoints(run_dir: Path) -> list[str]:
 
 def execute(run: Run) -> dict:
     """Train + test one run (``make_cli`` + ``run_training``) and write its result JSON atomically."""
+    import torch
+
     from mtl_aug.training import make_cli, run_training
 
     if run.run_dir.exists():
@@ -284,6 +300,7 @@ def execute(run: Run) -> dict:
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
         "run_dir": str(run.run_dir), "result_json": str(run.result_path), "git_commit": git_commit()[0],
+        "machine": machine(), "torch_threads": torch.get_num_threads(),
         "checkpoints": checkpoints(run.run_dir),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     })

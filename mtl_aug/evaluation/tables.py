@@ -22,5 +22,6 @@ def provenance(meta: dict) -> str:
              f"- date: {meta.get('date', '')}",
              *([f"- runs trained at commit(s): {', '.join(f'`{c[:12]}`' for c in meta['trained_at'])}"]
                if meta.get("trained_at") else []),
+             *([f"- runs trained on: {'; '.join(meta['trained_on'])}"] if meta.get("trained_on") else []),
              f"- machine: {meta.get('machine', '')}"]
     return "\n".join(lines)
