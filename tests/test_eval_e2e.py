@@ -216,6 +216,13 @@ def test_paper_tables(env, cv_done, capsys):
     assert "LOSO" in md and "emodb_missing" in md
     assert "Validation vs test (synthetic" in md  # curves of the finished cv runs
     assert (env["results"] / "synthetic" / "curves" / "val_vs_test.png").exists()
+    # rebuilding the tables needs the finished results, not the audio: same tables with the corpus root unset
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SYNTHETIC_ROOT")
+        assert paper.main(argv + ["--tables-only"]) == 0
+    without_root = (env["results"] / "tables.md").read_text()
+    assert without_root.split("## Provenance")[0] == md.split("## Provenance")[0]
+    assert "no finished results under" in without_root and "emodb_missing" in without_root
 
 
 @pytest.fixture(scope="module")

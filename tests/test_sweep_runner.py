@@ -157,8 +157,10 @@ def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, ho
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out)]
     env = {**os.environ, "SLOW_X": "2"}  # trial 2 sleeps 30 s
+    # a shell's background job (`make test &`, nohup) starts with SIGINT ignored, and Python keeps it ignored:
+    # give the runner the disposition of a terminal, where Ctrl-C exists
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and len(fake.calls()) < 2:
         time.sleep(0.2)

@@ -4,6 +4,7 @@ write ``experiments/results/tables.md``.
     python -m mtl_aug paper-tables                       # emodb + ravdess, 3 seeds, all six systems
     python -m mtl_aug paper-tables --dry-run             # list what would run, and what is finished
     python -m mtl_aug paper-tables --tables-only         # only rebuild tables.md from finished results
+                                                         # (needs no corpus audio or roots)
 
 For the corpora whose manifest exists and whose root resolves: ``cv`` for every system on each
 corpus; ``cross`` for each pair (default ravdess→emodb, emodb→ravdess) whose corpora are both
@@ -48,6 +49,14 @@ def corpus_available(corpus: str, manifest_dir: str | Path) -> tuple[bool, str]:
     except Exception as e:  # noqa: BLE001 - unknown corpus, unset/missing root: the message says which
         return False, str(e)
     return True, ""
+
+
+def has_results(results_root: Path, corpus: str) -> tuple[bool, str]:
+    """``--tables-only`` needs finished results, not the audio: a corpus is in the tables when some system
+    has a summary under ``<results_root>/<corpus>/`` (so committed results rebuild on a machine without it)."""
+    if any((Path(results_root) / corpus).glob("*/summary.json")):
+        return True, ""
+    return False, f"no finished results under {Path(results_root) / corpus}"
 
 
 # -- tables --------------------------------------------------------------------------------------------
@@ -238,7 +247,7 @@ def main(argv: list[str]) -> int:
     notes: list[str] = []
     corpora = []
     for c in [c for c in a.corpora.split(",") if c]:
-        ok, why = corpus_available(c, a.manifest_dir)
+        ok, why = has_results(root, c) if a.tables_only else corpus_available(c, a.manifest_dir)
         (corpora.append(c) if ok else notes.append(f"{c}: {why}"))
     pairs = []
     for pair in [p for p in a.cross.split(",") if p]:
