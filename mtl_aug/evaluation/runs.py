@@ -280,6 +280,7 @@ def execute(run: Run) -> dict:
     """Train + test one run (``make_cli`` + ``run_training``) and write its result JSON atomically."""
     import torch
 
+    from mtl_aug.callbacks import EpochSummary
     from mtl_aug.training import make_cli, run_training
 
     if run.run_dir.exists():
@@ -289,9 +290,7 @@ def execute(run: Run) -> dict:
     # the args are complete: the warning about sys.argv holding the driver's own flags does not apply
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cli = make_cli(list(run.args), run=False)
-    from mtl_aug.callbacks import EpochSummary
-
-    for cb in cli.trainer.callbacks:
+    for cb in cli.trainer.callbacks:  # parallel runs print into one log: each epoch line names its run
         if isinstance(cb, EpochSummary) and not cb.prefix:
             cb.prefix = f"fold {run.fold} seed {run.seed} |"
     if run.prepare is not None:
