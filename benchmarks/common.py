@@ -50,16 +50,6 @@ def load_average() -> list[float]:
         return []
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def ram_gb() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -83,6 +73,8 @@ def git_info() -> dict:
 
 def machine_info() -> dict:
     import torch
+
+    from mtl_aug.evaluation.runs import cpu_model  # the same CPU name the cv results record
 
     return {
         "cpu": cpu_model(),
