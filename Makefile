@@ -102,8 +102,8 @@ bench-inference:  ## real-time factor on 1 CPU thread (eager, TorchScript, ONNX 
 sweep:  ## create a W&B sweep (server + `wandb login`) and print its agent command: make sweep SWEEP=experiments/sweeps/loss_weights.yaml
 	$(PY) -m mtl_aug sweep $(SWEEP) --online
 
-sweep-offline:  ## run a sweep here, no server, resumable: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2 EXTRA="--threads 1"
-	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) $(EXTRA)
+sweep-offline:  ## run a sweep here, no server, resumable, JOBS trials at once: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2
+	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) --jobs $(JOBS) $(EXTRA)
 
 # --- Benchmarks (README). 
 # ARGS: extra flags of the script, e.g. ARGS="--only training,inference" or ARGS=--candidates.

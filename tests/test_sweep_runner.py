@@ -25,12 +25,13 @@ FAKE = textwrap.dedent('''
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
     with open(os.environ["FAKE_CALLS"], "a") as f:
         f.write(json.dumps(args) + "\\n")
-    time.sleep(30 if os.environ.get("SLOW_X") == args["x"] else 0)
+    t_start = time.time()
+    time.sleep(30 if os.environ.get("SLOW_X") == args["x"] else float(os.environ.get("SLEEP_S", 0)))
     x = float(args["x"])
     if x == 13:
         sys.exit(3)
     if args.get("mode") != "silent":
-        out = {"score": 0.0 - (x - 3) ** 2, "argv": sys.argv[1:],
+        out = {"score": 0.0 - (x - 3) ** 2, "argv": sys.argv[1:], "t_start": t_start, "t_end": time.time(),
                "env": {k: os.environ.get(k) for k in ("WANDB_MODE", "WANDB_RUN_GROUP", "WANDB_NAME", "WANDB_DIR",
                                                        "MTL_AUG_SWEEP_TRIAL_DIR", "OMP_NUM_THREADS")}}
         with open(os.environ["MTL_AUG_SWEEP_RESULT"], "w") as f:
@@ -186,6 +187,72 @@ def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, ho
                            capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert [c["x"] for c in fake.calls()] == ["1", "2", "2", "4"]
+    assert [r["x"] for r in _leaderboard(out)] == ["2", "4", "1"]
+
+
+def test_parallel_trials_overlap_and_rank_like_sequential(fake, tmp_path, monkeypatch, capsys):
+    """--jobs 2: two trials at a time, each with half the thread budget; same records and leaderboard."""
+    path = fake({"x": {"values": [1, 3, 4, 6]}})
+    monkeypatch.setenv("SLEEP_S", "1.5")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    out = tmp_path / "out"
+    t0 = time.time()
+    assert runner.main([str(path), "--out", str(out), "--jobs", "2"]) == 0
+    assert time.time() - t0 < 4 * 1.5 + 4  # not one after another (that takes > 6 s of sleeping alone)
+    assert [r["x"] for r in _leaderboard(out)] == ["3", "4", "1", "6"]
+    state = json.loads((out / "state.json").read_text())
+    assert [t["params"]["x"] for t in state["trials"]] == [1, 3, 4, 6]
+    spans = sorted((t["extra"]["t_start"], t["extra"]["t_end"]) for t in state["trials"])
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), f"no two trials overlapped: {spans}"
+    threads = {json.loads((out / "trials" / f"{i:03d}" / "result.json").read_text())["env"]["OMP_NUM_THREADS"]
+               for i in range(1, 5)}
+    assert threads == {"2"}
+    printed = capsys.readouterr().out
+    assert "4 trial(s) to run, 2 at a time, 2 thread(s) each" in printed
+    assert "[2/4] x=3 started" in printed and "[2/4] x=3 -> score=0.0000" in printed
+    # resume with --jobs: nothing left to run
+    assert runner.main([str(path), "--out", str(out), "--jobs", "2"]) == 0
+    assert len(fake.calls()) == 4
+    assert runner.main([str(path), "--out", str(out), "--jobs", "0"]) == 2
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupted_parallel_sweep_keeps_finished_trials_only(fake, tmp_path, how):
+    """Ctrl-C or SIGTERM with --jobs 2 while trial 2 sleeps and trials 1 and 3 are done: 1 and 3 are recorded, trial 2
+    is stopped (nothing left running) and not recorded as failed; the rerun runs trial 2 only."""
+    path = fake({"x": {"values": [1, 2, 4]}})
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "SLOW_X": "2"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    state_path = out / "state.json"
+    while time.time() < deadline and not (
+            state_path.exists() and len(json.loads(state_path.read_text())["trials"]) == 2):
+        time.sleep(0.2)
+    assert len(fake.calls()) == 3, "trials 1 and 3 did not finish while trial 2 ran"
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.terminate()
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, output
+    assert "interrupted during trial(s) 2" in output
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the interrupted trial kept running")
+    assert [t["trial"] for t in json.loads(state_path.read_text())["trials"]] == [1, 3]
+    rerun = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    xs = [c["x"] for c in fake.calls()]
+    assert sorted(xs[:2]) == ["1", "2"] and xs[2:] == ["4", "2"]  # trials 1 and 2 start together
     assert [r["x"] for r in _leaderboard(out)] == ["2", "4", "1"]
 
 

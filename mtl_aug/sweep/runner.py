@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,11 @@ RESULT_ENV = "MTL_AUG_SWEEP_RESULT"  # same names as mtl_aug.sweep.objective (no
 TRIAL_DIR_ENV = "MTL_AUG_SWEEP_TRIAL_DIR"
 STATE_VERSION = 1
 OBJECTIVE_MODULE = "mtl_aug.sweep.objective"
+
+# Trials running in worker threads (--jobs > 1): the main thread gets Ctrl-C / SIGTERM and stops them.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def build_parser() -> ArgumentParser:
@@ -58,7 +64,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="rerun trials that failed before")
     p.add_argument("--timeout", type=float | None, default=None, help="seconds before a trial is killed")
     p.add_argument("--threads", type=int | None, default=None,
-                   help="OMP/MKL threads per trial (1 is much faster on a small shared CPU; default: torch's)")
+                   help="OMP/MKL threads per trial (1 is much faster on a small shared CPU; default: torch's, "
+                        "or an equal share of the cores with --jobs > 1)")
+    p.add_argument("--jobs", type=str, default="1",
+                   help="run this many trials at once, each its own process ('auto': 1 on a GPU, else one per core, "
+                        "at most 4); finished trials are recorded as they end, so an interrupted sweep resumes")
     p.add_argument("--verbose", action="store_true", help="show the trials' output (default: <trial>/log.txt)")
     p.add_argument("--check", action="store_true",
                    help="check the YAML and that LightningCLI accepts every parameter's range, then exit")
@@ -196,10 +206,16 @@ def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float 
     with (trial_dir / "log.txt").open("w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(cmd, env=env, stdout=None if verbose else log,
-                                stderr=None if verbose else subprocess.STDOUT)
+        with _running_lock:
+            if _stopping.is_set():  # the sweep was interrupted while this trial was being set up
+                raise KeyboardInterrupt
+            proc = subprocess.Popen(cmd, env=env, stdout=None if verbose else log,
+                                    stderr=None if verbose else subprocess.STDOUT)
+            _running.add(proc)
         try:
             record["returncode"] = proc.wait(timeout=timeout)
+            if _stopping.is_set():  # stopped by an interrupted sweep (--jobs > 1): not a result
+                raise KeyboardInterrupt
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -211,6 +227,9 @@ def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float 
             except subprocess.TimeoutExpired:
                 proc.kill()
             raise
+        finally:
+            with _running_lock:
+                _running.discard(proc)
     record["time_s"] = round(time.time() - t0, 1)
     runs = wandb_offline.offline_runs(trial_dir / "wandb")
     if runs:
@@ -298,6 +317,20 @@ def create_online(sweep_path: Path, sweep: Sweep, count: int | None) -> int:
 
 
 # -- main ------------------------------------------------------------------------------------------
+def stop_running_trials() -> None:
+    """Terminate every trial still running (then kill after 20 s); no new trial starts afterwards."""
+    with _running_lock:
+        _stopping.set()
+        procs = list(_running)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _terminate(signum, frame):  # SIGTERM (a killed job) stops the running trial too, like Ctrl-C
     raise KeyboardInterrupt
 
@@ -315,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    _stopping.clear()
     sweep_path = Path(args.sweep)
     try:
         sweep = load_sweep(sweep_path)
@@ -363,6 +397,13 @@ def _main(argv: list[str]) -> int:
         print(f"sweep: {e}", file=sys.stderr)
         return 2
 
+    from mtl_aug.evaluation.runs import parse_jobs  # torch is imported only for --jobs auto
+
+    try:
+        jobs = parse_jobs(args.jobs)
+    except (ValueError, SystemExit):
+        print(f"sweep: --jobs needs 'auto' or a count >= 1, not {args.jobs!r}", file=sys.stderr)
+        return 2
     if args.dry_run:
         for i, params in enumerate(plan, 1):
             print(f"trial {i}: " + " ".join(sweep.render(params, interpreter=sys.executable, json_file=os.devnull)))
@@ -376,6 +417,7 @@ def _main(argv: list[str]) -> int:
     print(f"sweep {sweep.name}: {len(plan)} trial(s) ({kind}), "
           f"metric {sweep.metric} ({sweep.goal}), out {out}")
     failures = 0
+    pending: list[tuple[int, dict, str]] = []
     for i, params in enumerate(plan, 1):
         prev = done.get(i)
         label = " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
@@ -389,22 +431,55 @@ def _main(argv: list[str]) -> int:
                 print(f"[{i}/{len(plan)}] {label} -> {sweep.metric}={metric} ({prev['status']}, done before: skipped)")
                 failures += prev["status"] != "ok"
                 continue
-        print(f"[{i}/{len(plan)}] {label} ...", end="", flush=True)
-        try:
-            record = run_trial(sweep, out, i, params, args.timeout, args.verbose, args.threads)
-        except KeyboardInterrupt:
-            print(f"\nsweep: interrupted during trial {i}; rerun the same command to resume from it")
-            return 130
+        pending.append((i, params, label))
+
+    def finish(i: int, record: dict, prefix: str) -> bool:
         done[i] = record
         state["trials"] = [done[k] for k in sorted(done)]
         save_json(state_path, state)
         write_leaderboard(out, sweep, state["trials"])
         if record["status"] == "ok":
-            print(f" {sweep.metric}={record['metric']:.4f} ({record['time_s']:.1f} s)", flush=True)
-        else:
-            failures += 1
-            print(f" {record['status']} (exit {record['returncode']}, {record['time_s']:.1f} s); "
-                  f"log: {record['log']}\n{tail(record['log'])}", flush=True)
+            print(f"{prefix} {sweep.metric}={record['metric']:.4f} ({record['time_s']:.1f} s)", flush=True)
+            return True
+        print(f"{prefix} {record['status']} (exit {record['returncode']}, {record['time_s']:.1f} s); "
+              f"log: {record['log']}\n{tail(record['log'])}", flush=True)
+        return False
+
+    jobs = min(jobs, max(1, len(pending)))
+    if jobs == 1:
+        for i, params, label in pending:
+            print(f"[{i}/{len(plan)}] {label} ...", end="", flush=True)
+            try:
+                record = run_trial(sweep, out, i, params, args.timeout, args.verbose, args.threads)
+            except KeyboardInterrupt:
+                print(f"\nsweep: interrupted during trial {i}; rerun the same command to resume from it")
+                return 130
+            failures += not finish(i, record, "")
+    else:
+        threads = args.threads or max(1, (int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1) // jobs)
+        print(f"sweep: {len(pending)} trial(s) to run, {jobs} at a time, {threads} thread(s) each", flush=True)
+
+        def job(i: int, params: dict, label: str) -> dict:
+            print(f"[{i}/{len(plan)}] {label} started", flush=True)
+            return run_trial(sweep, out, i, params, args.timeout, args.verbose, threads)
+
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="trial")
+        futures = {pool.submit(job, *p): p for p in pending}
+        try:
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: futures[f][0]):
+                    i, _, label = futures[fut]
+                    failures += not finish(i, fut.result(), f"[{i}/{len(plan)}] {label} ->")
+        except KeyboardInterrupt:
+            running = sorted(futures[f][0] for f in futures if f.running())
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_running_trials()
+            print(f"\nsweep: interrupted during trial(s) {', '.join(map(str, running)) or '–'}; "
+                  f"rerun the same command to resume from them")
+            return 130
+        pool.shutdown()
     if not done:
         print("sweep: no trials")
         return 0
