@@ -439,7 +439,7 @@ def _main(argv: list[str]) -> int:
         save_json(state_path, state)
         write_leaderboard(out, sweep, state["trials"])
         if record["status"] == "ok":
-            print(f"{prefix} {sweep.metric}={record['metric']:.4f} ({record['time_s']:.1f} s)", flush=True)
+            print(f"{prefix} {sweep.metric}={record['metric']:.4f} ({record['time_s']:.1f} s)\n", end="", flush=True)
             return True
         print(f"{prefix} {record['status']} (exit {record['returncode']}, {record['time_s']:.1f} s); "
               f"log: {record['log']}\n{tail(record['log'])}", flush=True)
@@ -460,7 +460,7 @@ def _main(argv: list[str]) -> int:
         print(f"sweep: {len(pending)} trial(s) to run, {jobs} at a time, {threads} thread(s) each", flush=True)
 
         def job(i: int, params: dict, label: str) -> dict:
-            print(f"[{i}/{len(plan)}] {label} started", flush=True)
+            print(f"[{i}/{len(plan)}] {label} started\n", end="", flush=True)  # one write: threads print too
             return run_trial(sweep, out, i, params, args.timeout, args.verbose, threads)
 
         pool = ThreadPoolExecutor(jobs, thread_name_prefix="trial")
