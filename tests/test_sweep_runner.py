@@ -66,6 +66,25 @@ def _leaderboard(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _start_runner(cmd: list[str], env: dict) -> subprocess.Popen:
+    # a shell's background job (`make test &`, nohup) starts with SIGINT ignored, and Python keeps it ignored:
+    # give the runner the disposition of a terminal, where Ctrl-C exists
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _assert_group_gone(pgid: int) -> None:
+    """The runner was stopped with its trials: nothing left in its process group."""
+    for _ in range(50):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(pgid, signal.SIGKILL)
+    pytest.fail("the interrupted trial kept running")
+
+
 def test_grid_runs_every_trial_and_ranks_them(fake, tmp_path, capsys):
     path = fake({"x": {"values": [1, 3, 4, 6]}, "tag": {"value": "a b"}})
     out = tmp_path / "out"
@@ -158,10 +177,7 @@ def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, ho
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out)]
     env = {**os.environ, "SLOW_X": "2"}  # trial 2 sleeps 30 s
-    # a shell's background job (`make test &`, nohup) starts with SIGINT ignored, and Python keeps it ignored:
-    # give the runner the disposition of a terminal, where Ctrl-C exists
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = _start_runner(cmd, env)
     deadline = time.time() + 60
     while time.time() < deadline and len(fake.calls()) < 2:
         time.sleep(0.2)
@@ -172,15 +188,7 @@ def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, ho
         proc.terminate()  # the runner only: it stops its trial itself
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, output
-    for _ in range(50):  # the trial was stopped with the runner: nothing left in its process group
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the interrupted trial kept running")
+    _assert_group_gone(proc.pid)
     state = json.loads((out / "state.json").read_text())
     assert [t["trial"] for t in state["trials"]] == [1]
     rerun = subprocess.run(cmd, cwd=REPO, env={k: v for k, v in env.items() if k != "SLOW_X"},
@@ -194,10 +202,16 @@ def test_parallel_trials_overlap_and_rank_like_sequential(fake, tmp_path, monkey
     """--jobs 2: two trials at a time, each with half the thread budget; same records and leaderboard."""
     path = fake({"x": {"values": [1, 3, 4, 6]}})
     monkeypatch.setenv("SLEEP_S", "1.5")
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)  # the thread budget the share is taken from (torch's, as for cv's workers)
     out = tmp_path / "out"
     t0 = time.time()
-    assert runner.main([str(path), "--out", str(out), "--jobs", "2"]) == 0
+    try:
+        assert runner.main([str(path), "--out", str(out), "--jobs", "2"]) == 0
+    finally:
+        torch.set_num_threads(before)
     assert time.time() - t0 < 4 * 1.5 + 4  # not one after another (that takes > 6 s of sleeping alone)
     assert [r["x"] for r in _leaderboard(out)] == ["3", "4", "1", "6"]
     state = json.loads((out / "state.json").read_text())
@@ -223,9 +237,7 @@ def test_interrupted_parallel_sweep_keeps_finished_trials_only(fake, tmp_path, h
     path = fake({"x": {"values": [1, 2, 4]}})
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mtl_aug", "sweep", str(path), "--out", str(out), "--jobs", "2"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "SLOW_X": "2"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = _start_runner(cmd, {**os.environ, "SLOW_X": "2"})
     deadline = time.time() + 60
     state_path = out / "state.json"
     while time.time() < deadline and not (
@@ -239,15 +251,7 @@ def test_interrupted_parallel_sweep_keeps_finished_trials_only(fake, tmp_path, h
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, output
     assert "interrupted during trial(s) 2" in output
-    for _ in range(50):
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the interrupted trial kept running")
+    _assert_group_gone(proc.pid)
     assert [t["trial"] for t in json.loads(state_path.read_text())["trials"]] == [1, 3]
     rerun = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr

@@ -65,7 +65,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--timeout", type=float | None, default=None, help="seconds before a trial is killed")
     p.add_argument("--threads", type=int | None, default=None,
                    help="OMP/MKL threads per trial (1 is much faster on a small shared CPU; default: torch's, "
-                        "or an equal share of the cores with --jobs > 1)")
+                        "or an equal share of torch's thread budget with --jobs > 1, as cv's workers)")
     p.add_argument("--jobs", type=str, default="1",
                    help="run this many trials at once, each its own process ('auto': 1 on a GPU, else one per core, "
                         "at most 4); finished trials are recorded as they end, so an interrupted sweep resumes")
@@ -397,7 +397,7 @@ def _main(argv: list[str]) -> int:
         print(f"sweep: {e}", file=sys.stderr)
         return 2
 
-    from mtl_aug.evaluation.runs import parse_jobs  # torch is imported only for --jobs auto
+    from mtl_aug.evaluation.runs import parse_jobs, worker_threads  # torch is imported only for --jobs auto or > 1
 
     try:
         jobs = parse_jobs(args.jobs)
@@ -442,7 +442,7 @@ def _main(argv: list[str]) -> int:
             print(f"{prefix} {sweep.metric}={record['metric']:.4f} ({record['time_s']:.1f} s)\n", end="", flush=True)
             return True
         print(f"{prefix} {record['status']} (exit {record['returncode']}, {record['time_s']:.1f} s); "
-              f"log: {record['log']}\n{tail(record['log'])}", flush=True)
+              f"log: {record['log']}\n{tail(record['log'])}\n", end="", flush=True)
         return False
 
     jobs = min(jobs, max(1, len(pending)))
@@ -456,7 +456,7 @@ def _main(argv: list[str]) -> int:
                 return 130
             failures += not finish(i, record, "")
     else:
-        threads = args.threads or max(1, (int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1) // jobs)
+        threads = args.threads or worker_threads(jobs)  # cv's share: the torch thread budget split evenly
         print(f"sweep: {len(pending)} trial(s) to run, {jobs} at a time, {threads} thread(s) each", flush=True)
 
         def job(i: int, params: dict, label: str) -> dict:
