@@ -84,3 +84,13 @@ def test_auxiliary_task_section_first_chosen_last(tmp_path):
     assert curves.aux_row("mtl_aug", systems["mtl_aug"]) == ["mtl_aug", "30.0 / 60.0 / 80.0", "0.800 / 0.400 / 0.200"]
     md = (tmp_path / "out" / "curves.md").read_text()
     assert "| mtl_aug | 30.0 / 60.0 / 80.0 | 0.800 / 0.400 / 0.200 |" in md and "| stl | 30.0" not in md
+
+
+def test_curves_md_records_the_command_that_made_it(tmp_path, monkeypatch):
+    """The folder list is the input: curves.md must say which command (and where) regenerates it."""
+    _run(tmp_path / "stl", "01", 0, [0.5, 0.7], 0.7)
+    monkeypatch.chdir(tmp_path)
+    assert curves.main(["stl", "--out", "curves"]) == 0
+    md = (tmp_path / "curves" / "curves.md").read_text()
+    assert "- command: `python -m mtl_aug curves stl --out curves`" in md
+    assert f"- run in: `{tmp_path.resolve()}`" in md and "- git commit:" in md

@@ -198,7 +198,10 @@ def aux_section(systems: dict[str, list[dict]]) -> list[str]:
             tables.markdown_table(["system", *AUX_COLUMNS.values()], rows), ""]
 
 
-def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None) -> dict:
+def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None,
+                 meta: dict | None = None) -> dict:
+    """Figures and ``curves.md`` in ``out``; ``meta`` (``runs.provenance``) ends ``curves.md`` so the file says
+    which command, on which folders, made it."""
     out = Path(out)
     labels = list(labels or [Path(d).name for d in result_dirs])
     systems = {label: load_system(d) for label, d in zip(labels, result_dirs)}
@@ -219,7 +222,8 @@ def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Seq
           *aux_section(systems),
           "Test UAR per fold (mean over seeds; the fold's best validation UAR in brackets):", "",
           tables.markdown_table(["fold", *labels], fold_rows(systems)), "",
-          "Figures: `curves.png` (validation UAR and training cross-entropy per epoch), `val_vs_test.png`.", ""]
+          "Figures: `curves.png` (validation UAR and training cross-entropy per epoch), `val_vs_test.png`.", "",
+          *(["## Provenance", "", tables.provenance(meta), ""] if meta else [])]
     runs.atomic_write_text(out / "curves.md", "\n".join(md))
     return systems
 
@@ -237,7 +241,10 @@ def main(argv: list[str]) -> int:
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.result_dirs):
         raise SystemExit(f"--labels has {len(labels)} names for {len(a.result_dirs)} folders")
-    systems = write_curves(a.result_dirs, a.out, labels)
+    meta = runs.provenance("curves", argv)
+    cwd = Path.cwd().resolve()
+    meta["cwd"] = str(cwd.relative_to(runs.REPO_ROOT)) if cwd.is_relative_to(runs.REPO_ROOT) else str(cwd)
+    systems = write_curves(a.result_dirs, a.out, labels, meta)
     for name, rl in systems.items():
         r = system_row(name, rl)
         print(f"{name}: {r[1]} runs, best val UAR {r[2]}, test UAR {r[3]} (gap {r[4]}), corr(val, test) {r[7]}")

@@ -105,7 +105,7 @@ def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str
     return "\n".join(lines)
 
 
-def curves_section(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
+def curves_section(results_root: Path, corpus: str, systems: Sequence[str], meta: dict | None = None) -> str:
     """Validation vs test per system (``curves``), written to ``<corpus>/curves/``; "" when nothing has run."""
     from .curves import system_row, write_curves
 
@@ -113,7 +113,7 @@ def curves_section(results_root: Path, corpus: str, systems: Sequence[str]) -> s
     if not dirs:
         return ""
     out = results_root / corpus / "curves"
-    found = write_curves(dirs, out)
+    found = write_curves(dirs, out, meta=meta)
     return "\n".join([
         f"Validation vs test ({corpus}; `curves.md`, `curves.png`, `val_vs_test.png` in `{out}`): mean best "
         "validation UAR of the checkpoints tested, their mean test UAR, the gap, and the correlation over runs.", "",
@@ -202,7 +202,7 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
     for c in corpora:
         parts += [within_table(results_root, c, systems), paired_section(results_root, c, systems),
                   paired_section(results_root, c, [s for s in systems if s in MTL_VARIANTS], baseline="mtl_aug"),
-                  curves_section(results_root, c, systems)]
+                  curves_section(results_root, c, systems, meta)]
     if pairs:
         parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
     if robustness:

@@ -18,6 +18,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], alig
 def provenance(meta: dict) -> str:
     """The command/commit/date/machine lines every report ends with."""
     lines = [f"- command: `{meta.get('command', '')}`",
+             *([f"- run in: `{meta['cwd']}`"] if meta.get("cwd") else []),
              f"- git commit: `{meta.get('git_commit', '')}`{' (uncommitted changes)' if meta.get('git_dirty') else ''}",
              f"- date: {meta.get('date', '')}",
              *([f"- runs trained at commit(s): {', '.join(f'`{c[:12]}`' for c in meta['trained_at'])}"]
