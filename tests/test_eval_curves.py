@@ -94,3 +94,12 @@ def test_curves_md_records_the_command_that_made_it(tmp_path, monkeypatch):
     md = (tmp_path / "curves" / "curves.md").read_text()
     assert "- command: `python -m mtl_aug curves stl --out curves`" in md
     assert f"- run in: `{tmp_path.resolve()}`" in md and "- git commit:" in md
+
+
+def test_provenance_names_the_working_folder_only_outside_the_repository_root(monkeypatch):
+    from mtl_aug.evaluation import runs
+
+    monkeypatch.chdir(runs.REPO_ROOT)
+    assert "cwd" not in runs.provenance("cv", [])
+    monkeypatch.chdir(runs.REPO_ROOT / "mtl_aug" / "evaluation")
+    assert runs.provenance("cv", [])["cwd"] == "mtl_aug/evaluation"

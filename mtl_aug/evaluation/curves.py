@@ -241,10 +241,7 @@ def main(argv: list[str]) -> int:
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.result_dirs):
         raise SystemExit(f"--labels has {len(labels)} names for {len(a.result_dirs)} folders")
-    meta = runs.provenance("curves", argv)
-    cwd = Path.cwd().resolve()
-    meta["cwd"] = str(cwd.relative_to(runs.REPO_ROOT)) if cwd.is_relative_to(runs.REPO_ROOT) else str(cwd)
-    systems = write_curves(a.result_dirs, a.out, labels, meta)
+    systems = write_curves(a.result_dirs, a.out, labels, runs.provenance("curves", argv))
     for name, rl in systems.items():
         r = system_row(name, rl)
         print(f"{name}: {r[1]} runs, best val UAR {r[2]}, test UAR {r[3]} (gap {r[4]}), corr(val, test) {r[7]}")

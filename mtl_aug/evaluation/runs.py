@@ -106,10 +106,16 @@ def machine() -> str:
 
 
 def provenance(command: str, argv: Sequence[str]) -> dict:
+    """Command, commit, date and machine of a report; plus ``cwd`` when the command ran outside the repository
+    root, since its relative path arguments (``--out``, result folders) only mean something from there."""
     commit, dirty = git_commit()
-    return {"command": "python -m mtl_aug " + command + (" " + shlex.join(argv) if argv else ""),
+    meta = {"command": "python -m mtl_aug " + command + (" " + shlex.join(argv) if argv else ""),
             "git_commit": commit, "git_dirty": dirty,
             "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine()}
+    cwd = Path.cwd().resolve()
+    if cwd != REPO_ROOT:
+        meta["cwd"] = str(cwd.relative_to(REPO_ROOT)) if cwd.is_relative_to(REPO_ROOT) else str(cwd)
+    return meta
 
 
 # -- configuration -------------------------------------------------------------------------------------
