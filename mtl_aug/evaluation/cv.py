@@ -136,7 +136,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
     p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
-    p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>")
+    p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>[_<mode>norm]; taken as given otherwise")
     runs.add_jobs_argument(p)
     runs.add_common_arguments(p)
     return p

@@ -168,7 +168,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize", default="utterance", choices=list(NORMALIZATIONS),
                    help="log-mel normalisation: per utterance (the model's own), per speaker or per corpus "
                         "(statistics over each group's audio, test speakers included, never their labels); "
-                        "results go to <out>_<mode>norm")
+                        "results go to <system folder>_<mode>norm (cv/cross without --out; noise/adversarial "
+                        "read <results-dir>/<system>_<mode>norm)")
     p.add_argument("--manifest-dir", default="data_manifests")
     p.add_argument("--force", action="store_true", help="redo finished runs too")
     p.add_argument("--dry-run", action="store_true",
