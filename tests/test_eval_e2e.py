@@ -90,6 +90,18 @@ def cv_done(env):
     return out
 
 
+def test_cv_dry_run_counts_finished_runs_unless_forced(env, cv_done, capsys):
+    argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--out", str(cv_done),
+            *common(env), "--dry-run", *env["extra"]]
+    executed_before = len(runs.EXECUTED)
+    assert cv.main(argv) == 0
+    assert "configuration OK; 0 of 2 runs to do" in capsys.readouterr().out
+    assert cv.main(argv[:-len(env["extra"])] + ["--force", *env["extra"]]) == 0
+    out = capsys.readouterr().out
+    assert "configuration OK; 2 of 2 runs to do" in out and "finished (redone: --force)" in out
+    assert len(runs.EXECUTED) == executed_before  # a dry run trains nothing
+
+
 def test_cv_end_to_end_with_resume(cv_done):
     out = cv_done
     for name in ("folds.csv", "predictions.csv", "summary.json", "summary.md", "confusion.png"):

@@ -43,7 +43,7 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
                               manifest_dir=manifest_dir)
     runs.apply_normalization(run_list, normalize)
     if dry_run:
-        runs.dry_run(run_list, out)
+        runs.dry_run(run_list, out, force)
         return {}
     results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or runs.provenance("cross", ["--train", train, "--test", test, "--system", system])

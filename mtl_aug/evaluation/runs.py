@@ -497,12 +497,14 @@ def condition_metrics(rows: list[dict], n_classes: int) -> dict:
     return aggregate.metrics_from_confusion(conf) | {"confusion": conf.tolist(), "n": len(rows)}
 
 
-def dry_run(run_list: Sequence[Run], out: Path) -> int:
-    """Print every run with its state and the first run's arguments; parse them (no data, no training)."""
+def dry_run(run_list: Sequence[Run], out: Path, force: bool = False) -> int:
+    """Print every run with its state and the first run's arguments; parse them (no data, no training).
+    With ``force`` every run is to do, finished or not, as in :func:`run_all`."""
     from mtl_aug.training import make_cli
 
     for r in run_list:
-        state = "finished" if r.load() else ("partial (will be redone)" if r.run_dir.exists() else "to run")
+        state = ("finished (redone: --force)" if force else "finished") if r.load() else (
+            "partial (will be redone)" if r.run_dir.exists() else "to run")
         print(f"{r.name:<20} {state:<26} {r.run_dir}")
     if run_list:
         print("first run: python -m mtl_aug train " + shlex.join(run_list[0].args))
@@ -512,5 +514,5 @@ def dry_run(run_list: Sequence[Run], out: Path) -> int:
                                                                      "--trainer.logger.init_args.save_dir="))]
             make_cli(args + [f"--trainer.default_root_dir={tmp}", f"--trainer.logger.init_args.save_dir={tmp}"],
                      run=False)
-        print(f"configuration OK; {sum(1 for r in run_list if not r.load())} of {len(run_list)} runs to do -> {out}")
+        print(f"configuration OK; {sum(1 for r in run_list if force or not r.load())} of {len(run_list)} runs to do -> {out}")
     return 0
