@@ -122,6 +122,22 @@ def test_paper_tables_pair_the_ablations_with_mtl_aug(tmp_path):
     assert "| no_recon − stl (utterance) | +25.0 |" in text
 
 
+def test_paper_tables_include_the_robustness_tables_of_sub_folders(tmp_path):
+    from mtl_aug.evaluation import paper
+
+    root = tmp_path / "results"
+    _write_folds(root / "c" / "stl", {("01", 0): 0.6})
+    (root / "c" / "noise.md").write_text("## UAR vs SNR\n\n| stl | 0 | 60.0 |\n")
+    (root / "c" / "retrained").mkdir()
+    (root / "c" / "retrained" / "adversarial.md").write_text("## attacks\n\n| stl_speakernorm | 0 | FGSM | 70.0 |\n")
+    paper.write_tables(root, ["c"], ["stl"], [], "c", {})
+    text = (root / "tables.md").read_text()
+    assert "### Noise robustness: c\n\n| stl | 0 | 60.0 |" in text
+    assert "### Adversarial robustness: c/retrained\n\n| stl_speakernorm | 0 | FGSM | 70.0 |" in text
+    assert "### Noise robustness: c/retrained\n\nnot run" in text
+    assert "### Noise robustness: c/stl" not in text  # a system folder has no tables of its own
+
+
 def test_within_table_draws_one_bar_per_system_and_normalisation(tmp_path):
     import json
 

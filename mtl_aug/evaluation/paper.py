@@ -191,6 +191,12 @@ def robustness_table(results_root: Path, corpus: str, kind: str) -> str:
     return "\n".join(lines + [""])
 
 
+def robustness_subfolders(corpus_dir: Path) -> list[str]:
+    """Folders below a corpus's results with their own noise/adversarial tables (other models of the same
+    systems, e.g. the speaker-normalised retrains of ``speakernorm_robustness/``), so that tables.md shows them too."""
+    return sorted(d.name for d in corpus_dir.glob("*/") if any((d / f"{k}.md").exists() for k in ("noise", "adversarial")))
+
+
 def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[str],
                  pairs: Sequence[tuple[str, str]], robustness: str | None, meta: dict,
                  notes: Sequence[str] = ()) -> Path:
@@ -208,6 +214,8 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
     if robustness:
         parts += ["## Robustness", "", robustness_table(results_root, robustness, "noise"),
                   robustness_table(results_root, robustness, "adversarial")]
+        parts += [robustness_table(results_root, f"{robustness}/{sub}", kind)
+                  for sub in robustness_subfolders(results_root / robustness) for kind in ("noise", "adversarial")]
     if notes:
         parts += ["## Not run", ""] + [f"- {n}" for n in notes] + [""]
     parts += ["## Provenance", "", tables.provenance(meta), ""]
