@@ -130,7 +130,7 @@ def test_cv_end_to_end_with_resume(cv_done):
     assert all(json.loads(p.read_text())["torch_threads"] >= 1 for p in out.glob("runs/*/result.json"))
 
 
-def test_noise_reuses_cv_checkpoints(env, cv_done):
+def test_noise_reuses_cv_checkpoints(env, cv_done, capsys):
     before = list(runs.EXECUTED)
     argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--snrs", "20,0",
             "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]
@@ -152,6 +152,13 @@ def test_noise_reuses_cv_checkpoints(env, cv_done):
     # a rerun does nothing new
     n = len(runs.EXECUTED)
     assert noise.main(argv) == 0
+    assert len(runs.EXECUTED) == n
+    # a dry run says so, and that --force would evaluate again
+    dry = argv[:-len(env["extra"])] + ["--dry-run"]
+    for flags, state in (([], "cv finished        evaluated\n"), (["--force"], "evaluated (redone: --force)")):
+        capsys.readouterr()
+        assert noise.main(dry + flags + env["extra"]) == 0
+        assert capsys.readouterr().out.count(state) == 2
     assert len(runs.EXECUTED) == n
 
 

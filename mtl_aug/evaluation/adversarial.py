@@ -82,7 +82,7 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
                                                                   max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, system_dir / "adversarial")
+        return dry_run_eval(cv_runs, system_dir / "adversarial", force)
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, group_norm):

@@ -92,7 +92,7 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
     results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
                                                                   max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, system_dir / "noise")
+        return dry_run_eval(cv_runs, system_dir / "noise", force)
     source = noise_source(manifest_dir, noise)
     conditions = [CLEAN] + [snr_label(s) for s in snrs]
     banks: dict[int, object] = {}

@@ -110,13 +110,14 @@ def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | Non
     return results_dir, system_dir, fold_list, cv_runs
 
 
-def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path) -> dict:
+def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path, force: bool = False) -> dict:
     """Print, per fold x seed, whether its cv checkpoint exists (else it will be trained) and whether
-    it has been evaluated already."""
+    it has been evaluated already (with ``force`` it is evaluated again)."""
     for r in cv_runs:
         cv_state = "cv finished" if r.load() else "cv to train first"
         done = runs.read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
-        print(f"{r.name:<20} {cv_state:<18} {'evaluated' if done else 'to evaluate'}")
+        state = ("evaluated (redone: --force)" if force else "evaluated") if done else "to evaluate"
+        print(f"{r.name:<20} {cv_state:<18} {state}")
     return {}
 
 
