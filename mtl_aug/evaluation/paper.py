@@ -191,10 +191,13 @@ def robustness_table(results_root: Path, corpus: str, kind: str) -> str:
     return "\n".join(lines + [""])
 
 
+ROBUSTNESS_KINDS = ("noise", "adversarial")
+
+
 def robustness_subfolders(corpus_dir: Path) -> list[str]:
     """Folders below a corpus's results with their own noise/adversarial tables (other models of the same
     systems, e.g. the speaker-normalised retrains of ``speakernorm_robustness/``), so that tables.md shows them too."""
-    return sorted(d.name for d in corpus_dir.glob("*/") if any((d / f"{k}.md").exists() for k in ("noise", "adversarial")))
+    return sorted(d.name for d in corpus_dir.glob("*/") if any((d / f"{k}.md").exists() for k in ROBUSTNESS_KINDS))
 
 
 def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[str],
@@ -212,10 +215,9 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
     if pairs:
         parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
     if robustness:
-        parts += ["## Robustness", "", robustness_table(results_root, robustness, "noise"),
-                  robustness_table(results_root, robustness, "adversarial")]
-        parts += [robustness_table(results_root, f"{robustness}/{sub}", kind)
-                  for sub in robustness_subfolders(results_root / robustness) for kind in ("noise", "adversarial")]
+        folders = [robustness] + [f"{robustness}/{sub}" for sub in robustness_subfolders(results_root / robustness)]
+        parts += ["## Robustness", ""] + [robustness_table(results_root, f, kind)
+                                          for f in folders for kind in ROBUSTNESS_KINDS]
     if notes:
         parts += ["## Not run", ""] + [f"- {n}" for n in notes] + [""]
     parts += ["## Provenance", "", tables.provenance(meta), ""]
