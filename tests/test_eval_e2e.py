@@ -160,6 +160,28 @@ def test_noise_reuses_cv_checkpoints(env, cv_done, capsys):
         assert noise.main(dry + flags + env["extra"]) == 0
         assert capsys.readouterr().out.count(state) == 2
     assert len(runs.EXECUTED) == n
+    # an evaluation older than its cv run is of a model retrained since (cv --force): redone without --force
+    res_path = out / "runs" / "F01_s0" / runs.RESULT_FILE
+    res["finished"] = "2000-01-01T00:00:00+00:00"
+    res_path.write_text(json.dumps(res))
+    capsys.readouterr()
+    assert noise.main(dry + env["extra"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("evaluated (redone: cv retrained since)") == 1 and printed.count("evaluated\n") == 1
+    assert noise.main(argv) == 0
+    assert runs.EXECUTED[n:] == ["noise synthetic/mtl_aug:F01_s0"]  # only the stale one
+    assert json.loads(res_path.read_text())["finished"] > "2026"
+
+
+def test_stale_evaluation_is_one_older_than_its_cv_run():
+    from mtl_aug.evaluation.robustness import stale
+
+    ev = {"finished": "2026-12-03T10:00:00+00:00"}
+    assert not stale(ev, {"finished": "2026-12-03T09:00:00+00:00"})
+    assert stale(ev, {"finished": "2026-12-03T11:00:00+01:00"}) is False  # 10:00 UTC: same moment, not later
+    assert stale(ev, {"finished": "2026-12-03T10:00:01+00:00"})
+    assert stale(ev, None)  # the cv run is gone or unfinished: it will be retrained
+    assert not stale({}, {"finished": "2026-12-03T09:00:00+00:00"})  # no timestamp: nothing shows it is stale
 
 
 def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path, capsys):

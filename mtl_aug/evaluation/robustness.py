@@ -90,9 +90,28 @@ def evaluate_checkpoints(
 
     def complete(result: dict) -> bool:  # evaluated under every condition asked for now (and same settings)
         same = all(result.get(k) == v for k, v in (extra_meta or {}).items())
-        return same and set(conditions) <= set(result.get("conditions", {}))
+        if not (same and set(conditions) <= set(result.get("conditions", {}))):
+            return False
+        cv_run = by_name[f"{result['fold']}_s{result['seed']}"]
+        if stale(result, cv_run.load()):
+            tqdm.write(f"{desc} {cv_run.name}: its cv run was retrained (or removed) after this evaluation; "
+                       "evaluating the current model")
+            return False
+        return True
 
     return runs.run_all(eval_runs, desc, line, force=force, executor=execute, complete=complete)
+
+
+def stale(result: dict, cv_result: dict | None) -> bool:
+    """True when an evaluation result is of an earlier model of its cv run: the cv run finished after the
+    evaluation did (retrained with ``cv --force``), or it is not finished any more (it will be retrained).
+    Reusing such a result would report one model's robustness next to another model's clean UAR."""
+    if not cv_result:
+        return True
+    try:
+        return _dt.datetime.fromisoformat(cv_result["finished"]) > _dt.datetime.fromisoformat(result["finished"])
+    except (KeyError, TypeError, ValueError):  # no usable timestamps: nothing shows it is stale
+        return False
 
 
 def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
@@ -114,9 +133,17 @@ def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path, force: bool = False) ->
     """Print, per fold x seed, whether its cv checkpoint exists (else it will be trained) and whether
     it has been evaluated already (with ``force`` it is evaluated again)."""
     for r in cv_runs:
-        cv_state = "cv finished" if r.load() else "cv to train first"
+        cv_result = r.load()
+        cv_state = "cv finished" if cv_result else "cv to train first"
         done = runs.read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
-        state = ("evaluated (redone: --force)" if force else "evaluated") if done else "to evaluate"
+        if not done:
+            state = "to evaluate"
+        elif force:
+            state = "evaluated (redone: --force)"
+        elif stale(done, cv_result):
+            state = "evaluated (redone: cv retrained since)"
+        else:
+            state = "evaluated"
         print(f"{r.name:<20} {cv_state:<18} {state}")
     return {}
 
