@@ -88,13 +88,13 @@ def evaluate_checkpoints(
         parts = "  ".join(f"{c} {runs.fmt(result['conditions'][c]['uar'], '.3f')}" for c in conditions)
         return f"fold {run.fold} seed {run.seed}: UAR {parts}{'  (finished earlier)' if cached else ''}"
 
-    def complete(result: dict) -> bool:  # evaluated under every condition asked for now (and same settings)
+    def complete(run: runs.Run, result: dict) -> bool:
+        # evaluated under every condition asked for now (and same settings), of the cv run's current model
         same = all(result.get(k) == v for k, v in (extra_meta or {}).items())
         if not (same and set(conditions) <= set(result.get("conditions", {}))):
             return False
-        cv_run = by_name[f"{result['fold']}_s{result['seed']}"]
-        if stale(result, cv_run.load()):
-            tqdm.write(f"{desc} {cv_run.name}: its cv run was retrained (or removed) after this evaluation; "
+        if stale(result, by_name[run.name].load()):
+            tqdm.write(f"{desc} {run.name}: its cv run was retrained (or removed) after this evaluation; "
                        "evaluating the current model")
             return False
         return True

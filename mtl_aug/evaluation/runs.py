@@ -373,11 +373,11 @@ def _run_parallel(todo: Sequence[Run], jobs: int, report: Callable[[Run, dict], 
 
 def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool], str] | None = None,
             force: bool = False, executor: Callable[[Run], dict] = execute,
-            complete: Callable[[dict], bool] | None = None, jobs: int = 1) -> list[dict]:
+            complete: Callable[[Run, dict], bool] | None = None, jobs: int = 1) -> list[dict]:
     """Every run under one tqdm bar; finished runs are loaded, not redone (unless ``force``).
 
     ``on_result(run, result, cached)`` returns the one-line summary printed for the run; a finished
-    result for which ``complete(result)`` is False (e.g. it lacks a condition asked for now) is redone.
+    result for which ``complete(run, result)`` is False (e.g. it lacks a condition asked for now) is redone.
     ``jobs > 1`` trains that many runs at once in separate processes, each with an equal share of the
     torch threads (on a CPU machine, ``jobs`` = cores with 1 thread each is faster than one run using
     all cores: small batches do not scale across threads). Results come back in ``runs`` order.
@@ -385,7 +385,7 @@ def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool
     results = []
     done = {r.name: r.load() for r in runs} if not force else {}
     if complete is not None:
-        done = {k: v for k, v in done.items() if v and complete(v)}
+        done = {r.name: done[r.name] for r in runs if done.get(r.name) and complete(r, done[r.name])}
     n_done = sum(1 for v in done.values() if v)
     if n_done:
         tqdm.write(f"{desc}: {n_done} of {len(runs)} runs already finished, resuming")
