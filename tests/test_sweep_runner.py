@@ -95,6 +95,8 @@ def test_grid_runs_every_trial_and_ranks_them(fake, tmp_path, capsys):
     assert float(board[0]["score"]) == 0.0
     md = (out / "leaderboard.md").read_text()
     assert "| 1 | 2 | 0.0000 |" in md and "Best flags: `--tag=a b --x=3`" in md
+    assert "Figure: `leaderboard.png`" in md
+    assert (out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "[1/4] tag=a b x=1 ..." in printed and "score=-4.0000" in printed  # one line per trial
     # the trial saw W&B's rendering and the offline W&B environment
@@ -295,3 +297,15 @@ def test_metric_read_from_the_offline_wandb_run_when_no_result_file(tmp_path, mo
     board = _leaderboard(out)
     assert [(r["x"], float(r["val/uar"])) for r in board] == [("0.6", 0.6), ("0.3", 0.3)]
     assert all(r["wandb_run"] for r in board)
+
+
+def test_plot_points_keep_numeric_parameters_that_vary():
+    """The leaderboard figure plots numbers that vary over finished trials: constants, strings and failed
+    trials stay out (a failed trial has no metric to place)."""
+    rows = [
+        {"status": "ok", "metric": 0.9, "params": {"x": 1, "w": 0.5, "tag": "a", "k": 2}},
+        {"status": "ok", "metric": 0.7, "params": {"x": 3, "w": 0.05, "tag": "b", "k": 2}},
+        {"status": "failed", "metric": None, "params": {"x": 9, "w": 5.0, "tag": "c", "k": 2}},
+    ]
+    assert runner.plot_points(rows) == {"w": [(0.5, 0.9), (0.05, 0.7)], "x": [(1.0, 0.9), (3.0, 0.7)]}
+    assert runner.plot_points(rows[2:]) == {}

@@ -101,3 +101,33 @@ def bars_png(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
+
+
+def sweep_png(
+    points: Mapping[str, Sequence[tuple[float, float]]],
+    path: str | Path,
+    metric: str,
+    log_x: Sequence[str] = (),
+    best: tuple[Mapping[str, float], float] | None = None,
+    title: str = "",
+) -> Path:
+    """One panel per sweep parameter: every finished trial's metric against its value of that parameter
+    (``points[name] = [(value, metric), ...]``), log axis for the parameters in ``log_x``, the best trial
+    (``best = (its parameter values, its metric)``) ringed in every panel, so a person sees which weights matter and where the
+    optimum sits."""
+    names = list(points)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        xs, ys = zip(*points[name])
+        ax.scatter(xs, ys, s=18, alpha=0.8)
+        if best and name in best[0]:
+            ax.scatter([best[0][name]], [best[1]], s=90, facecolors="none", edgecolors="red", label="best")
+        if name in log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric)
+    if best:
+        axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -15,7 +15,8 @@ the program writes at ``$MTL_AUG_SWEEP_RESULT`` (``mtl_aug.sweep.objective`` doe
 
 ``<out>/state.json`` lists finished trials (params, metric, time); a rerun skips them and goes on with
 the next ones, so an interrupted sweep resumes where it stopped, and a larger ``--count`` extends it.
-``<out>/leaderboard.csv`` and ``leaderboard.md`` are rewritten after every trial, best first.
+``<out>/leaderboard.csv`` and ``leaderboard.md`` are rewritten after every trial, best first, with
+``leaderboard.png`` (the metric against each numeric parameter).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
+from mtl_aug.evaluation.plots import sweep_png
 from mtl_aug.sweep import wandb_offline
 from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, load_sweep
 
@@ -151,8 +153,28 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
         report = cv_command(sweep, rows[0]["params"])
         if report:
             lines += ["", f"Final numbers, every fold: `{report}`"]
+    points = plot_points(rows)
+    if points:
+        png = sweep_png(points, out / "leaderboard.png", sweep.metric,
+                        log_x=[p.name for p in sweep.parameters if "log" in p.distribution],
+                        best=(rows[0]["params"], rows[0]["metric"]),
+                        title=f"sweep {sweep.name}: {n_ok} finished trials, best ringed")
+        lines += ["", f"Figure: `{png.name}` ({sweep.metric} against each parameter, one dot per finished trial)."]
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def plot_points(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """``name -> [(value, metric), ...]`` over the finished trials, for every parameter that is a number in
+    all of them and takes more than one value (constants and categorical flags say nothing on a scatter)."""
+    ok = [t for t in rows if t["status"] == "ok" and t["metric"] is not None]
+    names = sorted({k for t in ok for k in t["params"]})
+    points = {}
+    for name in names:
+        values = [t["params"].get(name) for t in ok]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 1:
+            points[name] = [(float(v), float(t["metric"])) for v, t in zip(values, ok)]
+    return points
 
 
 def cv_command(sweep: Sweep, params: dict) -> str | None:
