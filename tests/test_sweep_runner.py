@@ -171,6 +171,14 @@ def test_bayes_falls_back_to_random_with_a_warning(fake, tmp_path, capsys):
     assert captured.out.count("trial ") == 2
 
 
+def test_bayes_leaderboard_says_the_trials_were_random_draws(fake, tmp_path):
+    path = fake({"x": {"distribution": "uniform", "min": 0.0, "max": 6.0}}, method="bayes")
+    out = tmp_path / "o"
+    assert runner.main([str(path), "--out", str(out), "--count", "1"]) == 0
+    md = (out / "leaderboard.md").read_text()
+    assert "random draws (the YAML asks for bayes, which needs W&B's server) over `x`" in md
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupted_sweep_resumes_with_the_interrupted_trial(fake, tmp_path, how):
     """Interrupt the runner during trial 2 (Ctrl-C to the process group, or SIGTERM to the runner alone):

@@ -128,8 +128,10 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
                         *[_cell(t["params"].get(k, "")) for k in names], *[t.get("extra", {}).get(k, "") for k in extra],
                         t["status"], t["time_s"], t.get("wandb_run") or ""])
     n_ok = sum(t["status"] == "ok" for t in trials)
+    # offline, bayes is random draws (see _main); the leaderboard says what actually ran
+    method_label = "random draws (the YAML asks for bayes, which needs W&B's server)" if sweep.method == "bayes" else sweep.method
     lines = [f"# Sweep `{sweep.name}`", "",
-             f"{sweep.method} over {', '.join(f'`{n}`' for n in names)}; metric `{sweep.metric}` "
+             f"{method_label} over {', '.join(f'`{n}`' for n in names)}; metric `{sweep.metric}` "
              f"({sweep.goal}); {n_ok} of {len(trials)} trials finished.", ""]
     if sweep.metric.startswith("val"):
         lines += ["Validation metric over the sweep's dev folds (no test speaker is evaluated): pick values "
