@@ -76,7 +76,7 @@ class SweepConfigError(ValueError):
         super().__init__(where + "invalid sweep config:\n" + "\n".join(f"  - {v}" for v in violations))
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
@@ -228,7 +228,7 @@ class Parameter:
             return -1e-12 <= value <= 1 + s.get("q", 0)
         if d in ("log_normal", "q_log_normal"):
             return value >= 0
-        return _is_number(value)
+        return is_number(value)
 
 
 def _infer_distribution(config: dict) -> str | None:
@@ -250,7 +250,7 @@ def _check_values(name: str, dist: str, s: dict) -> list[str]:
     if dist == "categorical_w_probabilities" and not out:
         probs = s["probabilities"]
         if not isinstance(probs, list) or len(probs) != len(s["values"]) or not all(
-                _is_number(x) and x >= 0 for x in probs):
+                is_number(x) and x >= 0 for x in probs):
             out.append(f"{p}: `probabilities` must be one non-negative number per value")
         elif abs(sum(probs) - 1.0) > 1e-6:
             out.append(f"{p}: `probabilities` must sum to 1 (they sum to {sum(probs)})")
@@ -258,14 +258,14 @@ def _check_values(name: str, dist: str, s: dict) -> list[str]:
         lo, hi = s["min"], s["max"]
         if dist == "int_uniform" and not (_is_int(lo) and _is_int(hi)):
             out.append(f"{p}: min and max must be integers")
-        elif not (_is_number(lo) and _is_number(hi)):
+        elif not (is_number(lo) and is_number(hi)):
             out.append(f"{p}: min and max must be numbers")
         elif lo >= hi:
             out.append(f"{p}: min {lo} is not less than max {hi}")
         elif dist.endswith("_values") and lo <= 0:
             out.append(f"{p}: min must be > 0 (the values are taken in log space)")
     for key in ("q", "sigma", "a", "b"):
-        if key in s and (not _is_number(s[key]) or s[key] < 0 or (key == "q" and s[key] == 0)):
+        if key in s and (not is_number(s[key]) or s[key] < 0 or (key == "q" and s[key] == 0)):
             out.append(f"{p}: `{key}` must be a {'positive' if key == 'q' else 'non-negative'} number")
     return out
 

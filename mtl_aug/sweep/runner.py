@@ -38,9 +38,8 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
-from mtl_aug.evaluation.plots import sweep_png
 from mtl_aug.sweep import wandb_offline
-from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, load_sweep
+from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, is_number, load_sweep
 
 RESULT_ENV = "MTL_AUG_SWEEP_RESULT"  # same names as mtl_aug.sweep.objective (not imported: it is a program)
 TRIAL_DIR_ENV = "MTL_AUG_SWEEP_TRIAL_DIR"
@@ -157,6 +156,8 @@ def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path
             lines += ["", f"Final numbers, every fold: `{report}`"]
     points = plot_points(rows)
     if points:
+        from mtl_aug.evaluation.plots import sweep_png  # matplotlib costs ~0.4 s: not for --check / --dry-run
+
         png = sweep_png(points, out / "leaderboard.png", sweep.metric,
                         log_x=[p.name for p in sweep.parameters if "log" in p.distribution],
                         best=(rows[0]["params"], rows[0]["metric"]),
@@ -174,7 +175,7 @@ def plot_points(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
     points = {}
     for name in names:
         values = [t["params"].get(name) for t in ok]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 1:
+        if all(is_number(v) for v in values) and len(set(values)) > 1:
             points[name] = [(float(v), float(t["metric"])) for v, t in zip(values, ok)]
     return points
 
