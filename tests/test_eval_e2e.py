@@ -202,6 +202,44 @@ def test_noise_names_a_missing_cv_checkpoint(env, cv_done, tmp_path, capsys):
     assert err.startswith("noise: error: cv run ") and "gone.ckpt" in err and "not committed with the results" in err
 
 
+
+def test_noise_and_adversarial_on_a_cv_folder(env, capsys):
+    """--system <cv folder>: a system trained with other flags (here w_aug) is evaluated under its folder's name,
+    next to the other systems; a missing run is trained with the recorded flags, not this command's."""
+    folder = env["results"] / "synthetic" / "mtl_aug_w"
+    assert cv.main(["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--out", str(folder),
+                    *common(env), *env["extra"], "--model.w_aug=0.5"]) == 0
+    gone = folder / "runs" / "M02_s0" / runs.RESULT_FILE
+    recorded = json.loads(gone.read_text())["args"]
+    gone.unlink()  # as if that run had not finished
+    before = len(runs.EXECUTED)
+    argv = ["--corpus", "synthetic", "--system", str(folder), "--folds", FOLDS, "--snrs", "20", "--seeds", "1"]
+    capsys.readouterr()
+    assert noise.main(argv) == 0  # no --manifest-dir, no LightningCLI flags: the folder's own are used
+    assert runs.EXECUTED[before:] == ["noise synthetic/mtl_aug_w:F01_s0", "M02_s0", "noise synthetic/mtl_aug_w:M02_s0"]
+    assert json.loads(gone.read_text())["args"] == recorded  # retrained exactly as cv trained it
+    s = json.loads((folder / "noise" / "summary.json").read_text())
+    assert s["title"] == "mtl_aug_w on synthetic under noise" and s["clean_differs_from_cv"] == []
+    assert "| mtl_aug_w | 0 |" in (env["results"] / "synthetic" / "noise.md").read_text()
+    out = capsys.readouterr().out
+    assert "mtl_aug_w on synthetic: clean UAR" in out and f"table: {env['results'] / 'synthetic' / 'noise.md'}" in out
+    assert adversarial.main(argv[:4] + ["--folds", "F01", "--snrs", "20", "--pgd-steps", "2", "--seeds", "1"]) == 0
+    assert "| mtl_aug_w | 0 | PGD |" in (env["results"] / "synthetic" / "adversarial.md").read_text()
+
+    # flags that would make other models than the folder's are refused, naming the conflict
+    (env["tmp"] / "empty").mkdir()
+    for flags, message in (
+            (["--system", str(env["tmp"] / "nowhere")], "no such folder"),
+            (["--system", str(env["tmp"] / "empty")], r"not a cv result folder \(no summary.json\)"),
+            (["--system", str(folder), "--max-epochs", "1"], "drop --max-epochs"),
+            (["--system", str(folder), "--", "--model.w_aug=1"], "drop --max-epochs and the LightningCLI flags"),
+            (["--system", str(folder), "--normalize", "speaker"], "--normalize speaker contradicts"),
+            (["--system", str(folder), "--results-dir", str(env["tmp"])], "--results-dir .* contradicts"),
+            (["--system", str(folder), "--corpus", "emodb"], "its runs trained on synthetic, not --corpus emodb")):
+        own, extra = (flags[:flags.index("--")], flags[flags.index("--"):]) if "--" in flags else (flags, [])
+        with pytest.raises(SystemExit, match=message):
+            noise.main(["--corpus", "synthetic", "--snrs", "20", *own, *extra])
+
 def test_adversarial_end_to_end(env, cv_done):
     argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", "F01", "--snrs", "20", "--pgd-steps", "2",
             "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]

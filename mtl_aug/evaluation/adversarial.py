@@ -11,7 +11,8 @@ utterance's RMS, padding is never perturbed. Exact definitions: :mod:`mtl_aug.ev
 start, α = 2.5ε/steps, so its SNR is ≥ the nominal one).
 
 Outputs: ``<results-dir>/<system>/adversarial/`` (per-run JSON, summary.json/md, predictions.csv) and
-over every system found: ``<results-dir>/adversarial.md`` + ``adversarial.png``.
+over every system found: ``<results-dir>/adversarial.md`` + ``adversarial.png``. ``--system`` may also be
+a cv result folder, as for ``noise``.
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
-    results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
-                                                                  max_epochs, extra, manifest_dir, normalize)
+    src = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, system_dir / "adversarial", force)
+        return dry_run_eval(src.runs, src.system_dir / "adversarial", force)
+    label, normalize, manifest_dir = src.label, src.normalize, src.manifest_dir
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, group_norm):
@@ -97,19 +98,19 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     model, dm, lambda b, a=a, s=snr: attack_batch(model, b, a, s, pgd_steps), before=before)
         return out
 
-    out = system_dir / "adversarial"
+    out = src.system_dir / "adversarial"
     settings = {"attacks": list(attack_names), "snrs": list(snrs), "pgd_steps": pgd_steps}
-    results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"adversarial {corpus}/{system}", force,
+    results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"adversarial {corpus}/{label}", force,
                                    {"pgd_steps": pgd_steps})
     meta = meta or runs.provenance("adversarial", ["--corpus", corpus, "--system", system])
-    protocol = (f"{protocol_name(corpus, len(fold_list), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
+    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
                 "(L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")
     if normalize != "utterance":
         protocol += f"; {normalize}-level log-mel normalisation with the statistics of the clean (enrolment) audio"
     summary = system_report(out, results, conditions, meta | settings | {"normalize": normalize},
-                            f"{system} on {corpus} under adversarial attacks", protocol)
-    write_combined(results_dir, attack_names, snrs, corpus)
-    return summary
+                            f"{label} on {corpus} under adversarial attacks", protocol)
+    write_combined(src.results_dir, attack_names, snrs, corpus)
+    return summary | {"system": label, "results_dir": str(src.results_dir)}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -17,6 +17,10 @@ recomputed from its noisy test audio — the speaker is enrolled in the noise it
 Outputs: ``<results-dir>/<system>/noise/`` (per-run JSON with the checkpoint path, ``summary.json``,
 ``summary.md``, ``predictions.csv``) and, over every system with noise results in ``<results-dir>``,
 ``<results-dir>/noise.md`` and ``<results-dir>/noise.png`` (UAR vs SNR, one line per system).
+
+``--system`` may also be a cv result folder (any ``cv --out``, e.g. MTL-AUG trained with tuned loss
+weights): its models, named after the folder, results in ``<folder>/noise/``, the combined table next to
+the folder (:func:`.robustness.from_cv_folder`).
 """
 
 from __future__ import annotations
@@ -89,10 +93,10 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
               meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
-    results_dir, system_dir, fold_list, cv_runs = checkpoint_runs(corpus, system, seeds, folds, results_dir,
-                                                                  max_epochs, extra, manifest_dir, normalize)
+    src = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra, manifest_dir, normalize)
     if dry_run:
-        return dry_run_eval(cv_runs, system_dir / "noise", force)
+        return dry_run_eval(src.runs, src.system_dir / "noise", force)
+    label, normalize, manifest_dir = src.label, src.normalize, src.manifest_dir
     source = noise_source(manifest_dir, noise)
     conditions = [CLEAN] + [snr_label(s) for s in snrs]
     banks: dict[int, object] = {}
@@ -113,19 +117,19 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
             out[snr_label(snr)] = predict(lambda b, s=snr: mix_batch(banks[sr], b, s))
         return out
 
-    out = system_dir / "noise"
-    results = evaluate_checkpoints(cv_runs, out, conditions, evaluate, f"noise {corpus}/{system}", force,
+    out = src.system_dir / "noise"
+    results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"noise {corpus}/{label}", force,
                                    {"noise": source})
     meta = meta or runs.provenance("noise", ["--corpus", corpus, "--system", system])
-    protocol = (f"{protocol_name(corpus, len(fold_list), manifest_dir)}; trained on clean speech, test utterances "
+    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; trained on clean speech, test utterances "
                 f"mixed with real noise ({source}, evaluation half of each file) at exact SNR")
     if normalize != "utterance":
         protocol += (f"; {normalize}-level log-mel normalisation, each test {normalize}'s statistics recomputed "
                      "from its noisy test audio (enrolled in the noise it is heard in)")
     summary = system_report(out, results, conditions, meta | {"noise": source, "normalize": normalize},
-                            f"{system} on {corpus} under noise", protocol)
-    write_combined(results_dir, "noise", conditions, f"UAR vs SNR on {corpus} ({source} noise)", "SNR")
-    return summary
+                            f"{label} on {corpus} under noise", protocol)
+    write_combined(src.results_dir, "noise", conditions, f"UAR vs SNR on {corpus} ({source} noise)", "SNR")
+    return summary | {"system": label, "results_dir": str(src.results_dir)}
 
 
 def main(argv: list[str]) -> int:

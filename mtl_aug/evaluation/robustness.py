@@ -13,6 +13,7 @@ import argparse
 import datetime as _dt
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -114,19 +115,84 @@ def stale(result: dict, cv_result: dict | None) -> bool:
         return False
 
 
+@dataclass
+class CheckpointRuns:
+    """The cv runs a robustness command evaluates, and where its results go."""
+
+    label: str  # what the tables call it: the system's name, or the cv folder's
+    results_dir: Path  # the combined table + plot over every system evaluated there
+    system_dir: Path  # the cv folder; this evaluation writes <system_dir>/<kind>/
+    folds: list[str]
+    runs: list[runs.Run]
+    normalize: str
+    manifest_dir: str
+
+
 def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
                     max_epochs: int | None, extra: Sequence[str], manifest_dir: str,
-                    normalize: str = "utterance") -> tuple[Path, Path, list[str], list[runs.Run]]:
-    """``(results dir, the system's cv folder, folds, the cv runs whose checkpoints are evaluated)``: the same
-    runs as ``cv`` makes (``<system>_<mode>norm`` for another normalisation), so that a robustness evaluation
-    reuses (or first trains) exactly the cv checkpoints."""
+                    normalize: str = "utterance") -> CheckpointRuns:
+    """The same runs as ``cv`` makes (``<system>_<mode>norm`` for another normalisation), so that a robustness
+    evaluation reuses (or first trains) exactly the cv checkpoints. ``system`` may also be a cv result folder
+    (any ``cv --out``, e.g. a system trained with other flags): see :func:`from_cv_folder`."""
+    if system not in runs.SYSTEMS and ("/" in system or Path(system).is_dir()):
+        return from_cv_folder(Path(system), corpus, seeds, folds, results_dir, max_epochs, extra, manifest_dir,
+                              normalize)
     results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
     system_dir = runs.normalized_out(results_dir / system, normalize)
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     cv_runs = runs.make_runs(corpus, system, fold_list, seeds, system_dir, max_epochs, extra,
                              manifest_dir=manifest_dir)
     runs.apply_normalization(cv_runs, normalize)
-    return results_dir, system_dir, fold_list, cv_runs
+    return CheckpointRuns(system, results_dir, system_dir, fold_list, cv_runs, normalize, manifest_dir)
+
+
+def from_cv_folder(folder: Path, corpus: str, seeds: list[int], folds: str | None, results_dir: str | Path | None,
+                   max_epochs: int | None, extra: Sequence[str], manifest_dir: str,
+                   normalize: str = "utterance") -> CheckpointRuns:
+    """The runs of a finished cv folder, named after the folder in the tables, whose combined table is the one
+    next to it (``folder/..``). What the models are comes from the folder, never from this command's flags:
+    a run still to train gets a finished run's recorded training args (fold, seed and run folder swapped),
+    its normalisation is the cv's. Flags that would say otherwise are an error, not silently ignored."""
+    what = f"--system {folder}"
+    if not folder.is_dir():
+        raise SystemExit(f"{what}: no such folder (--system takes one of {', '.join(runs.SYSTEMS)}, or a cv result "
+                         "folder holding summary.json)")
+    summary = runs.read_json(folder / "summary.json")
+    if not summary:
+        raise SystemExit(f"{what}: not a cv result folder (no summary.json); run `python -m mtl_aug cv ... "
+                         f"--out {folder}` first")
+    finished = [r for r in (runs.read_json(p) for p in sorted(folder.glob(f"runs/*/{runs.RESULT_FILE}")))
+                if r and r.get("finished") and r.get("args")]
+    if not finished:
+        raise SystemExit(f"{what}: no finished cv run with recorded training args under {folder / 'runs'}")
+    args = finished[0]["args"]
+    flags = dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
+    if "--data.test_corpus" in flags:
+        raise SystemExit(f"{what}: a cross-corpus result (tested on {flags['--data.test_corpus']}); noise and "
+                         "adversarial evaluate within-corpus cv runs")
+    configs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--config"]
+    trained_on = [c.stem for c in configs if c.parent.name == "corpora"]
+    if trained_on != [corpus]:
+        raise SystemExit(f"{what}: its runs trained on {', '.join(trained_on) or 'an unknown corpus'}, "
+                         f"not --corpus {corpus}")
+    recorded = {"--normalize": (normalize, "utterance", summary.get("normalize", "utterance")),
+                "--manifest-dir": (manifest_dir, "data_manifests", flags.get("--data.manifest_dir", manifest_dir)),
+                "--results-dir": (results_dir and str(Path(results_dir).resolve()), None,
+                                  str(folder.parent.resolve()))}
+    for flag, (given, default, theirs) in recorded.items():
+        if given != default and given != theirs:
+            raise SystemExit(f"{what}: {flag} {given} contradicts the cv folder's {theirs}; leave it out")
+    if max_epochs is not None or extra:
+        raise SystemExit(f"{what}: its models train with the flags recorded in its runs; drop --max-epochs and "
+                         "the LightningCLI flags after --")
+    normalize, manifest_dir = recorded["--normalize"][2], recorded["--manifest-dir"][2]
+    fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
+    cv_runs = [runs.Run(f, s, folder / "runs" / f"{f}_s{s}",
+                        runs.retarget_args(args, f, s, folder / "runs" / f"{f}_s{s}")) for s in seeds for f in fold_list]
+    if normalize != "utterance":  # the recorded args already hold --model.normalize=none
+        for r in cv_runs:
+            r.prepare = runs.AddSpeakerNorm(normalize)
+    return CheckpointRuns(folder.name, folder.parent, folder, fold_list, cv_runs, normalize, manifest_dir)
 
 
 def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path, force: bool = False) -> dict:
@@ -223,7 +289,9 @@ def parser(prog: str, doc: str, snrs: str, snrs_help: str) -> argparse.ArgumentP
     p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0],
                                 epilog="Flags after -- go to LightningCLI for runs that must be trained.")
     p.add_argument("--corpus", required=True)
-    p.add_argument("--system", required=True, help="a system, or a comma list of systems")
+    p.add_argument("--system", required=True,
+                   help="a system, a comma list of systems, or a cv result folder (any `cv --out`, e.g. "
+                        "experiments/results/emodb/mtl_aug_loss_weights): its models, named after the folder")
     p.add_argument("--folds", default=None)
     p.add_argument("--snrs", default=snrs, help=f"{snrs_help} (default {snrs})")
     p.add_argument("--results-dir", default=None, help="default experiments/results/<corpus>")
@@ -246,9 +314,9 @@ def run_systems(a: argparse.Namespace, kind: str, run_one: Callable[[str], dict]
             return 2
         if a.dry_run:
             continue
-        print(f"{system} on {a.corpus}: " + ", ".join(
+        print(f"{s['system']} on {a.corpus}: " + ", ".join(
             f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
-    results_dir = Path(a.results_dir or runs.RESULTS_DIR / a.corpus)
+        tables_at = Path(s["results_dir"])
     if not a.dry_run:
-        print(f"table: {results_dir / f'{kind}.md'}  plot: {results_dir / f'{kind}.png'}")
+        print(f"table: {tables_at / f'{kind}.md'}  plot: {tables_at / f'{kind}.png'}")
     return 0

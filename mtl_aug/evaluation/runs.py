@@ -218,19 +218,30 @@ class Run:
 def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path, max_epochs: int | None = None,
                   extra: Sequence[str] = (), test_corpus: str | None = None,
                   manifest_dir: str | Path = "data_manifests") -> list[str]:
-    args = config_args(corpus, system) + [
-        f"--data.fold={fold}",
-        f"--data.manifest_dir={manifest_dir}",
-        f"--seed_everything={seed}", f"--model.seed={seed}", f"--data.seed={seed}",
-        f"--trainer.default_root_dir={run_dir}",
-        f"--trainer.logger.init_args.save_dir={run_dir}",
-        "--trainer.enable_progress_bar=false",
-    ]
+    args = config_args(corpus, system) + [f"--data.manifest_dir={manifest_dir}"] + [
+        f"{k}={v}" for k, v in run_flags(fold, seed, run_dir).items()] + ["--trainer.enable_progress_bar=false"]
     if test_corpus:
         args.append(f"--data.test_corpus={test_corpus}")
     if max_epochs is not None:
         args.append(f"--trainer.max_epochs={max_epochs}")
     return args + list(extra)
+
+
+def run_flags(fold: str, seed: int, run_dir: Path) -> dict[str, object]:
+    """The LightningCLI flags that make a run one fold x seed of its cv; every other flag is the system's."""
+    return {"--data.fold": fold, "--seed_everything": seed, "--model.seed": seed, "--data.seed": seed,
+            "--trainer.default_root_dir": run_dir, "--trainer.logger.init_args.save_dir": run_dir}
+
+
+def retarget_args(args: Sequence[str], fold: str, seed: int, run_dir: Path) -> list[str]:
+    """A finished run's recorded training args made into another fold x seed's, everything else kept: how a
+    robustness command trains a missing run of a cv folder whose flags it does not know."""
+    new = run_flags(fold, seed, run_dir)
+    keys = [a.split("=", 1)[0] for a in args]
+    missing = [k for k in new if k not in keys]
+    if missing:
+        raise ValueError(f"not the training args of a cv run (no {', '.join(missing)})")
+    return [f"{k}={new[k]}" if k in new else a for k, a in zip(keys, args)]
 
 
 def make_runs(corpus: str, system: str, folds: Iterable[str], seeds: Iterable[int], out: Path,
