@@ -19,3 +19,13 @@ def test_retarget_args_gives_the_args_cv_makes_for_the_other_run(tmp_path: Path)
 def test_retarget_args_refuses_args_that_are_not_a_cv_runs():
     with pytest.raises(ValueError, match=r"no --data\.fold, --seed_everything"):
         runs.retarget_args(["--config", "x.yaml", "--model.seed=1", "--data.seed=1"], "F01", 0, Path("r"))
+
+
+def test_normalization_of_recorded_args_does_not_repeat_the_front_end_flag(tmp_path: Path):
+    """A speaker-normalised cv run's recorded args already hold the flag: retargeted, they get it once."""
+    fresh = runs.training_args("synthetic", "stl", "F01", 0, tmp_path / "F01_s0")
+    runs.apply_normalization([r := runs.Run("F01", 0, tmp_path / "F01_s0", fresh)], "speaker")
+    assert r.args.count(runs.NO_SELF_NORM) == 1
+    again = runs.Run("M02", 1, tmp_path / "M02_s1", runs.retarget_args(r.args, "M02", 1, tmp_path / "M02_s1"))
+    runs.apply_normalization([again], "speaker")
+    assert again.args.count(runs.NO_SELF_NORM) == 1 and again.prepare == runs.AddSpeakerNorm("speaker")

@@ -189,9 +189,7 @@ def from_cv_folder(folder: Path, corpus: str, seeds: list[int], folds: str | Non
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     cv_runs = [runs.Run(f, s, folder / "runs" / f"{f}_s{s}",
                         runs.retarget_args(args, f, s, folder / "runs" / f"{f}_s{s}")) for s in seeds for f in fold_list]
-    if normalize != "utterance":  # the recorded args already hold --model.normalize=none
-        for r in cv_runs:
-            r.prepare = runs.AddSpeakerNorm(normalize)
+    runs.apply_normalization(cv_runs, normalize)
     return CheckpointRuns(folder.name, folder.parent, folder, fold_list, cv_runs, normalize, manifest_dir)
 
 

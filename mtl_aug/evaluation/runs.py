@@ -277,6 +277,9 @@ def normalized_out(out: Path, normalize: str) -> Path:
     return out if normalize == "utterance" else out.with_name(f"{out.name}_{normalize}norm")
 
 
+NO_SELF_NORM = "--model.normalize=none"  # the checkpoint says its front end does not self-normalise
+
+
 def apply_normalization(run_list: Sequence[Run], normalize: str) -> None:
     """Speaker- or corpus-level log-mel normalisation for every run (train and test alike), via
     :class:`~mtl_aug.evaluation.speaker_norm.SpeakerNormCallback`; "utterance" leaves the runs as they are."""
@@ -287,7 +290,8 @@ def apply_normalization(run_list: Sequence[Run], normalize: str) -> None:
 
     for r in run_list:
         r.prepare = AddSpeakerNorm(normalize)
-        r.args.append("--model.normalize=none")  # the checkpoint says its front end does not self-normalise
+        if NO_SELF_NORM not in r.args:  # recorded args (robustness.from_cv_folder) already hold it
+            r.args.append(NO_SELF_NORM)
 
 
 def checkpoints(run_dir: Path) -> list[str]:
