@@ -79,6 +79,7 @@ def test_compare_cli_prints_table_and_names_a_missing_result(tmp_path, capsys):
     assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "| a − b | +15.0 |" in out and "2 / 0 / 0" in out and "01: +20.0" in out
+    assert "over seeds (mean over the 2 shared folds, points): A 85.0 (seeds 0); B 70.0 (seeds 0); Δ +15.0, permutation p = 1.000" in out
     assert "recall per class" not in out  # no predictions.csv: no per-class table
     for d, pred in (("a", 0), ("b", 1)):
         with (tmp_path / d / "predictions.csv").open("w", newline="") as f:
@@ -156,3 +157,37 @@ def test_within_table_draws_one_bar_per_system_and_normalisation(tmp_path):
     png = root / "emodb" / "within.png"
     assert png.exists() and png.stat().st_size > 5000 and "Plot: `within.png`" in text
     assert "| no_recon |  | not run |" in text
+
+
+@pytest.mark.parametrize("a,b", [([0.70, 0.72, 0.75], [0.68, 0.69, 0.66]), ([0.7, 0.7], [0.7, 0.6, 0.8, 0.65]),
+                                 ([0.71, 0.69, 0.74, 0.68, 0.75], [0.65, 0.70, 0.72, 0.68, 0.69])])
+def test_permutation_p_matches_scipy_exact(a, b):
+    from scipy.stats import permutation_test
+
+    expected = permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
+                                n_resamples=10**6, alternative="two-sided").pvalue
+    assert paired.permutation_p(a, b) == pytest.approx(expected)
+    assert paired.permutation_p([0.9, 0.91, 0.92], [0.5, 0.51, 0.52]) == pytest.approx(2 / 20)  # 3 + 3: min p
+    assert paired.permutation_p([], [0.5]) == 1.0
+
+
+def test_permutation_p_random_splits_are_seeded_and_close_to_exact():
+    rng = np.random.default_rng(0)
+    a, b = list(rng.normal(0.72, 0.03, 9)), list(rng.normal(0.69, 0.03, 9))
+    exact = paired.permutation_p(a, b)
+    drawn = paired.permutation_p(a, b, max_exact=10, n_random=20000, seed=1)
+    assert drawn == paired.permutation_p(a, b, max_exact=10, n_random=20000, seed=1)
+    assert abs(drawn - exact) < 0.02
+
+
+def test_over_seeds_uses_shared_folds_and_only_complete_seeds():
+    a = _rows({("01", 0): 0.8, ("02", 0): 0.6, ("01", 1): 0.9, ("02", 1): 0.7, ("01", 2): 0.5,  # seed 2: no 02
+               ("03", 0): 0.1})  # fold 03 is A's only
+    b = _rows({("01", 0): 0.6, ("02", 0): 0.6, ("01", 5): 0.5, ("02", 5): 0.5})
+    r = paired.compare(a, b)
+    s = r["over_seeds"]
+    assert s["seeds_a"] == [0, 1] and s["seeds_b"] == [0, 5]
+    assert s["mean_a"] == pytest.approx(0.75) and s["mean_b"] == pytest.approx(0.55)
+    assert s["delta"] == pytest.approx(0.2) and s["p_seeds"] == pytest.approx(2 / 6)
+    assert paired.row("a − b", r)[-1] == "+20.0 (p 0.33; 2 / 2)"
+    assert paired.over_seeds(a, b, set())["seeds_a"] == []

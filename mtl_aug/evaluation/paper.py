@@ -145,7 +145,9 @@ def paired_section(results_root: Path, corpus: str, systems: Sequence[str], base
         return ""
     return "\n".join([
         f"Paired against {baseline} ({corpus}; `python -m mtl_aug compare A B`): per fold, A − B averaged over "
-        "the seeds both finished; folds are the independent units (bootstrap CI over folds, exact sign test).", "",
+        "the seeds both finished; folds are the independent units (bootstrap CI over folds, exact sign test). "
+        "Last column: each seed's mean over those folds is the unit instead (same speakers; exact permutation "
+        "test of the seed means), i.e. whether the gap exceeds what the seed alone moves.", "",
         tables.markdown_table(paired.HEADER, rows), ""])
 
 
