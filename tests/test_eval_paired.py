@@ -88,6 +88,9 @@ def test_compare_cli_prints_table_and_names_a_missing_result(tmp_path, capsys):
             w.writerow({"fold": "01", "seed": 0, "label": 0, "pred": pred, "label_name": "angry"})
     assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     assert "| angry | 100.0 | 0.0 | +100.0 |" in capsys.readouterr().out
+    _write_folds(tmp_path / "x" / "a", {("01", 0): 0.5})
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "x" / "a")]) == 0
+    assert f"| {tmp_path.name}/a − x/a | +40.0 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"missing.*folds.csv"):
         cli_main(["compare", str(tmp_path / "missing"), str(tmp_path / "b")])
 

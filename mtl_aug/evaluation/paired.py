@@ -201,7 +201,10 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError as e:
         raise SystemExit(f"compare: {e}") from None
     result = compare(rows_a, rows_b, args.metric, args.seed)
-    name = f"{Path(args.a).name} − {Path(args.b).name}"
+    pa, pb = Path(args.a).resolve(), Path(args.b).resolve()
+    # same folder name (e.g. two `stl` results): name them by parent folder too
+    name = (f"{pa.name} − {pb.name}" if pa.name != pb.name
+            else f"{pa.parent.name}/{pa.name} − {pb.parent.name}/{pb.name}")
     print(markdown_table(HEADER, [row(name, result)]))
     if result["n_folds"]:
         print("\nper fold (A − B, points): " + "  ".join(f"{f}: {100 * d['diff']:+.1f}"
