@@ -91,6 +91,11 @@ def test_compare_cli_prints_table_and_names_a_missing_result(tmp_path, capsys):
     _write_folds(tmp_path / "x" / "a", {("01", 0): 0.5})
     assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "x" / "a")]) == 0
     assert f"| {tmp_path.name}/a − x/a | +40.0 |" in capsys.readouterr().out
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--exclude-folds", "01"]) == 0
+    out = capsys.readouterr().out
+    assert "| a − b (without folds 01) | +10.0 |" in out and "1 / 0 / 0" in out and "01:" not in out
+    with pytest.raises(SystemExit, match=r"--exclude-folds 07: no such fold in either result"):
+        cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--exclude-folds", "01,07"])
     with pytest.raises(SystemExit, match=r"missing.*folds.csv"):
         cli_main(["compare", str(tmp_path / "missing"), str(tmp_path / "b")])
 

@@ -189,7 +189,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="result directory of system B, the baseline")
     p.add_argument("--metric", default="uar", choices=["uar", "wa", "f1"])
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--exclude-folds", default="",
+                   help="comma-separated folds to leave out, e.g. the folds whose test speakers a hyperparameter "
+                        "search validated on: the comparison on the folds blind to that choice")
     return p
+
+
+def drop_folds(rows_a: list[dict], rows_b: list[dict], folds: set[str]) -> tuple[list[dict], list[dict]]:
+    """Both results without ``folds``; a named error for a fold neither has (a typo would otherwise leave the
+    comparison silently unchanged)."""
+    unknown = folds - {str(r["fold"]) for r in rows_a + rows_b}
+    if unknown:
+        raise SystemExit(f"compare: --exclude-folds {','.join(sorted(unknown))}: no such fold in either result")
+    return tuple([r for r in rows if str(r["fold"]) not in folds] for rows in (rows_a, rows_b))
 
 
 def main(argv: list[str]) -> int:
@@ -200,11 +212,16 @@ def main(argv: list[str]) -> int:
         rows_a, rows_b = read_fold_rows(args.a), read_fold_rows(args.b)
     except FileNotFoundError as e:
         raise SystemExit(f"compare: {e}") from None
+    excluded = {f.strip() for f in args.exclude_folds.split(",") if f.strip()}
+    if excluded:
+        rows_a, rows_b = drop_folds(rows_a, rows_b, excluded)
     result = compare(rows_a, rows_b, args.metric, args.seed)
     pa, pb = Path(args.a).resolve(), Path(args.b).resolve()
     # same folder name (e.g. two `stl` results): name them by parent folder too
     name = (f"{pa.name} − {pb.name}" if pa.name != pb.name
             else f"{pa.parent.name}/{pa.name} − {pb.parent.name}/{pb.name}")
+    if excluded:
+        name += f" (without folds {','.join(sorted(excluded))})"
     print(markdown_table(HEADER, [row(name, result)]))
     if result["n_folds"]:
         print("\nper fold (A − B, points): " + "  ".join(f"{f}: {100 * d['diff']:+.1f}"
