@@ -163,7 +163,8 @@ def read_fold_rows(result_dir: str | Path) -> list[dict]:
 
 
 def row(name: str, result: Mapping) -> list[str]:
-    """A markdown table row: name, Δ (points), 95 % CI, better/worse/tied folds, sign-test p, seeds."""
+    """A markdown table row: name, Δ (points), 95 % CI, better/worse/tied folds, sign-test p, seeds, and the
+    seed-level Δ with its permutation p (``HEADER``)."""
     if not result["n_folds"]:
         return [name, "–", "–", "no shared fold × seed", "–", "–", "–"]
     lo, hi = result["ci"]
