@@ -37,6 +37,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .aggregate import per_seed_fold_mean
+
 
 def per_fold_differences(rows_a: Iterable[Mapping], rows_b: Iterable[Mapping], metric: str = "uar"
                          ) -> dict[str, dict]:
@@ -74,12 +76,15 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 10000, level: float = 0.
 
 
 def seed_means(rows: Iterable[Mapping], folds: set[str], metric: str = "uar") -> dict[int, float]:
-    """``{seed: mean of metric over folds}`` for the seeds that have a row for every one of ``folds``."""
-    by_seed: dict[int, dict[str, float]] = defaultdict(dict)
+    """``{seed: mean of metric over folds}`` (the seed's fold-mean, as cv's summary defines it) for the seeds
+    that have a row for every one of ``folds``."""
+    rows = [r for r in rows if str(r["fold"]) in folds]
+    seen: dict[int, set[str]] = defaultdict(set)
     for r in rows:
-        if str(r["fold"]) in folds:
-            by_seed[int(r["seed"])][str(r["fold"])] = float(r[metric])
-    return {s: float(np.mean(list(v.values()))) for s, v in sorted(by_seed.items()) if folds and v.keys() == folds}
+        seen[int(r["seed"])].add(str(r["fold"]))
+    complete = {s for s, f in seen.items() if f == folds}
+    return {s: v[metric] for s, v in per_seed_fold_mean([r for r in rows if int(r["seed"]) in complete],
+                                                        [metric]).items()}
 
 
 def permutation_p(a: Sequence[float], b: Sequence[float], max_exact: int = 100_000, n_random: int = 100_000,
