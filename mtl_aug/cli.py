@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adversarial": ("mtl_aug.evaluation.adversarial", "UAR under FGSM/PGD waveform attacks"),
     "curves": ("mtl_aug.evaluation.curves", "training curves of cv runs and validation vs test UAR, per system"),
     "compare": ("mtl_aug.evaluation.paired", "paired comparison of two cv results on the same folds and seeds"),
+    "ensemble": ("mtl_aug.evaluation.ensemble", "a cv result's seeds as one model (soft voting), in cv's format"),
     "paper-tables": ("mtl_aug.evaluation.paper", "regenerate every paper table for the corpora present"),
     "sweep": ("mtl_aug.sweep", "run a W&B sweep YAML offline (or online with --online)"),
     "infer": ("mtl_aug.inference.predict", "emotion of audio files/folders (same as `predict PATH --ckpt`)"),

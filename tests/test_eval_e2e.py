@@ -130,6 +130,17 @@ def test_cv_end_to_end_with_resume(cv_done):
     assert all(json.loads(p.read_text())["torch_threads"] >= 1 for p in out.glob("runs/*/result.json"))
 
 
+def test_ensemble_of_one_seed_reproduces_the_cv_run(cv_done, tmp_path):
+    """ensemble reads what cv writes; one member's soft vote is that member's own prediction."""
+    from mtl_aug.evaluation import ensemble
+
+    s = ensemble.run_ensemble(cv_done, out=tmp_path / "ens")
+    member = {r["fold"]: float(r["uar"]) for r in csv.DictReader(open(cv_done / "folds.csv"))}
+    ens = {r["fold"]: float(r["uar"]) for r in csv.DictReader(open(tmp_path / "ens" / "folds.csv"))}
+    assert ens == pytest.approx(member) and s["members"] == [0]
+    assert s["gain_over_members"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_noise_reuses_cv_checkpoints(env, cv_done, capsys):
     before = list(runs.EXECUTED)
     argv = ["--corpus", "synthetic", "--system", "mtl_aug", "--folds", FOLDS, "--snrs", "20,0",

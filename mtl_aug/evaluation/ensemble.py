@@ -1,0 +1,192 @@
+"""``python -m mtl_aug ensemble``: a cv result's seeds as one model, by averaging their class probabilities.
+
+    python -m mtl_aug ensemble experiments/results/emodb/same_vm/stl            # every seed in predictions.csv
+    python -m mtl_aug ensemble experiments/results/emodb/same_vm/stl --seeds 3  # seeds 0, 1, 2
+
+Each seed of a cv run is a model of the same recipe trained on the same speakers; their spread on a test
+speaker is often as large as the difference between two systems. Soft voting (the mean of the seeds'
+softmax outputs per utterance, then argmax; ties go to the first class) is what a user deploying the
+recipe would do with those models, and it removes most of that spread from the predictions. Nothing is
+retrained and no choice is made on test speakers: every seed given is a member.
+
+Reads ``<cv folder>/predictions.csv`` (its ``prob_<class>`` columns) and ``folds.csv``, and writes
+``<cv folder>/ensemble/`` (or ``--out``) in cv's format, so ``compare`` pairs two ensembles fold by fold:
+``folds.csv`` (one row per fold, ``seed`` 0 standing for the ensemble, plus its members' mean / min / max
+UAR on that fold), ``predictions.csv``, ``summary.json``, ``summary.md`` and ``confusion.png``. UAR, WA and
+macro-F1 come from each fold's confusion (:mod:`.aggregate`, the project's one definition).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import aggregate, plots, runs, tables
+from .cv import write_csv
+from .paired import read_fold_rows, read_prediction_rows
+
+ENSEMBLE_SEED = 0  # the seed column of an ensemble's rows: one model per fold
+FOLD_COLUMNS = ["fold", "seed", "uar", "wa", "f1", "n_test", "members", "members_mean_uar", "members_min_uar",
+                "members_max_uar"]
+
+
+def prob_columns(rows: Sequence[Mapping]) -> list[str]:
+    """The ``prob_<class>`` columns, in class-index order (cv writes them in ``class_names`` order)."""
+    cols = [c for c in (rows[0].keys() if rows else []) if c.startswith("prob_")]
+    if not cols:
+        raise ValueError("predictions.csv has no prob_<class> columns (written by cv since its first version; "
+                         "re-aggregate with `python -m mtl_aug cv ... --seeds N`)")
+    return cols
+
+
+def soft_vote(pred_rows: Iterable[Mapping], seeds: Sequence[int] | None = None) -> list[dict]:
+    """One row per (fold, utterance): the members' mean probabilities and their argmax as ``pred``.
+
+    Every member must have predicted exactly the same utterances of every fold with the same labels; a missing
+    or extra utterance is a named error, never a silently smaller ensemble.
+    """
+    rows = list(pred_rows)
+    cols = prob_columns(rows)
+    available = sorted({int(r["seed"]) for r in rows})
+    members = sorted(set(seeds)) if seeds is not None else available
+    if missing := [s for s in members if s not in available]:
+        raise ValueError(f"seeds {missing} have no predictions (available: {available}); "
+                         "re-aggregate the cv folder with `python -m mtl_aug cv ... --seeds N` first")
+    by_utt: dict[tuple[str, str], dict[int, Mapping]] = defaultdict(dict)
+    for r in rows:
+        if int(r["seed"]) in members:
+            by_utt[(str(r["fold"]), str(r["key"]))][int(r["seed"])] = r
+    incomplete = {k: sorted(set(members) - set(v)) for k, v in by_utt.items() if len(v) != len(members)}
+    if incomplete:
+        (fold, key), lacking = next(iter(sorted(incomplete.items())))
+        raise ValueError(f"{len(incomplete)} utterance(s) lack a member's prediction, e.g. fold {fold} {key}: "
+                         f"no prediction from seed(s) {lacking} (unfinished run?)")
+    out = []
+    for (fold, key), votes in sorted(by_utt.items()):
+        labels = {int(v["label"]) for v in votes.values()}
+        if len(labels) != 1:
+            raise ValueError(f"fold {fold} {key}: the members disagree on the label ({sorted(labels)})")
+        first = votes[members[0]]
+        probs = np.mean([[float(v[c]) for c in cols] for v in votes.values()], axis=0)
+        pred = int(np.argmax(probs))
+        names = [c[len("prob_"):] for c in cols]
+        out.append({"fold": fold, "seed": ENSEMBLE_SEED, "key": key, "speaker": first.get("speaker", ""),
+                    "label": labels.pop(), "pred": pred, "label_name": first.get("label_name", ""),
+                    "pred_name": names[pred], **{c: round(float(p), 6) for c, p in zip(cols, probs)}})
+    return out
+
+
+def fold_rows(votes: Sequence[Mapping], member_rows: Iterable[Mapping], members: Sequence[int]) -> list[dict]:
+    """Per fold: the ensemble's metrics (from its confusion) beside its members' UARs on that fold."""
+    n_classes = len(prob_columns(votes))
+    member_uar: dict[str, list[float]] = defaultdict(list)
+    for r in member_rows:
+        if int(r["seed"]) in members:
+            member_uar[str(r["fold"])].append(float(r["uar"]))
+    by_fold: dict[str, list[Mapping]] = defaultdict(list)
+    for v in votes:
+        by_fold[v["fold"]].append(v)
+    out = []
+    for fold, preds in sorted(by_fold.items()):
+        conf = aggregate.confusion_from_labels([p["label"] for p in preds], [p["pred"] for p in preds], n_classes)
+        m = member_uar.get(fold, [])
+        out.append({"fold": fold, "seed": ENSEMBLE_SEED, **aggregate.metrics_from_confusion(conf), "n_test": len(preds),
+                    "members": ",".join(map(str, members)),
+                    "members_mean_uar": float(np.mean(m)) if m else math.nan,
+                    "members_min_uar": min(m) if m else math.nan, "members_max_uar": max(m) if m else math.nan})
+    return out
+
+
+def summarize(folds: Sequence[Mapping], votes: Sequence[Mapping], class_names: Sequence[str],
+              members: Sequence[int], member_rows: Sequence[Mapping]) -> dict:
+    """The ensemble's fold-mean and pooled metrics, and its members' seed means for reference."""
+    s = aggregate.summarize(folds, votes, len(class_names))
+    member_means = [v["uar"] for seed, v in
+                    aggregate.per_seed_fold_mean([r for r in member_rows if int(r["seed"]) in members], ["uar"]).items()]
+    mean, std = aggregate.mean_std(member_means)
+    s.update({"members": list(members), "class_names": list(class_names),
+              "members_uar": {"mean": mean, "std": std, "n": len(member_means)},
+              "gain_over_members": s["uar"]["mean"] - mean})
+    return s
+
+
+def summary_markdown(s: Mapping, folds: Sequence[Mapping], title: str) -> str:
+    f, pct = aggregate.fmt_pct, (lambda x: runs.fmt(100 * x, ".1f"))
+    lines = [f"## {title}", "",
+             f"Soft voting over seeds {','.join(map(str, s['members']))} (mean of their class probabilities per "
+             "utterance, then argmax). Values in %; the ensemble is one model per fold, so it has no ± over seeds; "
+             "its members' fold-mean UAR is mean ± std over them.", "",
+             *([f"Protocol of the members: {s['protocol']}.", ""] if s.get("protocol") else []),
+             tables.markdown_table(["UAR (fold mean)", "UAR (pooled)", "WA (fold mean)", "macro-F1",
+                                    "members' UAR", "gain over members (points)", "members"],
+                                   [[f(s["uar"]), f(s.get("pooled_uar")), f(s["wa"]), f(s["f1"]),
+                                     f(s["members_uar"]), f"{100 * s['gain_over_members']:+.1f}",
+                                     len(s["members"])]]), "",
+             "Per fold:", "",
+             tables.markdown_table(["fold", "ensemble UAR", "members' mean", "members' min – max", "gain"],
+                                   [[r["fold"], pct(r["uar"]), pct(r["members_mean_uar"]),
+                                     f"{pct(r['members_min_uar'])} – {pct(r['members_max_uar'])}",
+                                     f"{100 * (r['uar'] - r['members_mean_uar']):+.1f}"] for r in folds]), ""]
+    if s.get("confusion"):
+        names = s["class_names"]
+        lines += ["Confusion (counts, all folds; rows = true):", "",
+                  tables.markdown_table(["true \\ pred", *names], [[n, *row] for n, row in zip(names, s["confusion"])]),
+                  ""]
+    lines += [tables.provenance(s), ""]
+    return "\n".join(lines)
+
+
+def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: str | Path | None = None,
+                 meta: Mapping | None = None) -> dict:
+    cv_dir = Path(cv_dir)
+    pred_rows = read_prediction_rows(cv_dir)
+    if pred_rows is None:
+        raise FileNotFoundError(f"{cv_dir / 'predictions.csv'}: missing (run `python -m mtl_aug cv ... --out {cv_dir}` "
+                                "first)")
+    member_rows = read_fold_rows(cv_dir)
+    votes = soft_vote(pred_rows, seeds)
+    members = sorted(set(seeds)) if seeds is not None else sorted({int(r["seed"]) for r in pred_rows})
+    class_names = [c[len("prob_"):] for c in prob_columns(votes)]
+    folds = fold_rows(votes, member_rows, members)
+    summary = summarize(folds, votes, class_names, members, member_rows)
+    out = Path(out) if out else cv_dir / "ensemble"
+    title = f"ensemble of {len(members)} seeds of {cv_dir.name}"
+    source = runs.read_json(cv_dir / "summary.json") or {}  # where and with what the members were trained
+    summary.update({"title": title, "source": str(cv_dir), **(meta or {}),
+                    **{k: source[k] for k in ("trained_at", "trained_on", "protocol") if k in source}})
+    write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
+    write_csv(out / "predictions.csv", votes)
+    runs.atomic_write_json(out / "summary.json", summary)
+    plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
+                        title=f"{title}\nall folds pooled")
+    runs.atomic_write_text(out / "summary.md", summary_markdown(summary, folds, title))
+    summary["out"] = str(out)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mtl_aug ensemble", description=__doc__.split("\n")[0])
+    p.add_argument("cv_dir", help="a cv result folder (holds predictions.csv and folds.csv)")
+    p.add_argument("--seeds", default=None,
+                   help="the members: a count N (seeds 0..N-1) or a list '0,3,5' (default: every seed in predictions.csv)")
+    p.add_argument("--out", default=None, help="default <cv_dir>/ensemble")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    a = parser().parse_args(argv)
+    try:
+        s = run_ensemble(a.cv_dir, runs.parse_seeds(a.seeds) if a.seeds else None, a.out,
+                         runs.provenance("ensemble", argv))
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"ensemble: {e}") from None
+    f = aggregate.fmt_pct
+    print(f"ensemble of seeds {','.join(map(str, s['members']))} of {a.cv_dir}: UAR {f(s['uar'])} "
+          f"(pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, F1 {f(s['f1'])}; its members {f(s['members_uar'])}, "
+          f"gain {100 * s['gain_over_members']:+.1f} points -> {s['out']}/summary.md")
+    return 0

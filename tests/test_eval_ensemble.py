@@ -1,0 +1,110 @@
+"""Seed ensembles of a cv result (mtl_aug.evaluation.ensemble): soft voting, checks, cv-format output."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from mtl_aug.cli import main as cli_main
+from mtl_aug.evaluation import ensemble, paired
+from mtl_aug.evaluation.cv import write_csv
+
+CLASSES = ["angry", "happy", "neutral", "sad"]
+
+
+def _pred(fold, seed, key, label, probs):
+    return {"fold": fold, "seed": seed, "key": key, "speaker": fold, "label": label, "pred": int(np.argmax(probs)),
+            "label_name": CLASSES[label], "pred_name": CLASSES[int(np.argmax(probs))],
+            **{f"prob_{c}": p for c, p in zip(CLASSES, probs)}}
+
+
+def test_soft_vote_averages_probabilities_not_votes():
+    # seeds 0 and 1 both say "angry" by a hair, seed 2 says "happy" with confidence: the mean says "happy",
+    # a majority vote would say "angry"
+    rows = [_pred("01", 0, "u1", 1, [0.40, 0.35, 0.25, 0.0]), _pred("01", 1, "u1", 1, [0.40, 0.39, 0.21, 0.0]),
+            _pred("01", 2, "u1", 1, [0.05, 0.90, 0.05, 0.0])]
+    (v,) = ensemble.soft_vote(rows)
+    assert v["pred"] == 1 and v["pred_name"] == "happy" and v["seed"] == ensemble.ENSEMBLE_SEED
+    assert v["prob_happy"] == pytest.approx((0.35 + 0.39 + 0.90) / 3, abs=1e-6)
+    # members chosen explicitly: seeds 0 and 1 alone say "angry"
+    (v01,) = ensemble.soft_vote(rows, seeds=[0, 1])
+    assert v01["pred"] == 0
+
+
+def test_soft_vote_breaks_a_tie_towards_the_first_class():
+    rows = [_pred("01", 0, "u1", 2, [0.5, 0.5, 0.0, 0.0]), _pred("01", 1, "u1", 2, [0.3, 0.3, 0.4, 0.0])]
+    assert ensemble.soft_vote(rows, seeds=[0])[0]["pred"] == 0
+
+
+def test_a_member_missing_an_utterance_is_a_named_error():
+    rows = [_pred("01", 0, "u1", 0, [1, 0, 0, 0]), _pred("01", 1, "u1", 0, [1, 0, 0, 0]),
+            _pred("02", 0, "u2", 0, [1, 0, 0, 0])]
+    with pytest.raises(ValueError, match=r"fold 02 u2: no prediction from seed\(s\) \[1\]"):
+        ensemble.soft_vote(rows)
+
+
+def test_unknown_seed_label_disagreement_and_missing_probabilities_are_errors():
+    rows = [_pred("01", 0, "u1", 0, [1, 0, 0, 0]), _pred("01", 1, "u1", 3, [1, 0, 0, 0])]
+    with pytest.raises(ValueError, match=r"seeds \[5\] have no predictions \(available: \[0, 1\]\)"):
+        ensemble.soft_vote(rows, seeds=[0, 5])
+    with pytest.raises(ValueError, match=r"fold 01 u1: the members disagree on the label \(\[0, 3\]\)"):
+        ensemble.soft_vote(rows)
+    bare = [{k: v for k, v in r.items() if not k.startswith("prob_")} for r in rows]
+    with pytest.raises(ValueError, match="no prob_<class> columns"):
+        ensemble.soft_vote(bare)
+
+
+def _fake_cv(folder, n_seeds=3, shift=0.0, seed=0):
+    """A cv folder (predictions.csv, folds.csv, summary.json) of 3 folds x n_seeds noisy members."""
+    rng = np.random.default_rng(seed)
+    preds, folds = [], []
+    for fold in ("01", "02", "03"):
+        labels = rng.integers(0, 4, size=24)
+        for s in range(n_seeds):
+            logits = rng.normal(0, 1.0, size=(24, 4))
+            logits[np.arange(24), labels] += 0.8 + shift
+            probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+            rows = [_pred(fold, s, f"{fold}_u{i}", int(labels[i]), probs[i].tolist()) for i in range(24)]
+            preds += rows
+            folds.append({"fold": fold, "seed": s, "uar": balanced_accuracy_score(labels, probs.argmax(1)),
+                          "wa": 0.0, "f1": 0.0})
+    folder.mkdir(parents=True)
+    write_csv(folder / "predictions.csv", preds)
+    write_csv(folder / "folds.csv", folds)
+    (folder / "summary.json").write_text(json.dumps({"trained_at": ["abc"], "protocol": "fake, 3 folds"}))
+    return preds
+
+
+def test_ensemble_command_writes_a_cv_format_result_that_compare_pairs(tmp_path, capsys):
+    preds = _fake_cv(tmp_path / "a")
+    _fake_cv(tmp_path / "b", shift=-0.6, seed=1)
+    assert cli_main(["ensemble", str(tmp_path / "a")]) == 0
+    assert "ensemble of seeds 0,1,2" in capsys.readouterr().out
+    out = tmp_path / "a" / "ensemble"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["members"] == [0, 1, 2] and s["trained_at"] == ["abc"]
+    # per fold, the UAR is sklearn's balanced accuracy of the argmax of the mean probabilities
+    rows = paired.read_fold_rows(out)
+    for r in rows:
+        mine = [p for p in preds if p["fold"] == r["fold"]]
+        mean = np.mean([[[p[f"prob_{c}"] for c in CLASSES] for p in mine if p["seed"] == s] for s in range(3)], 0)
+        labels = [p["label"] for p in mine if p["seed"] == 0]  # same utterance order in every seed
+        assert len(labels) == 24
+        assert float(r["uar"]) == pytest.approx(balanced_accuracy_score(labels, mean.argmax(1)), abs=1e-6)
+        members = [p for p in paired.read_fold_rows(tmp_path / "a") if p["fold"] == r["fold"]]
+        assert float(r["members_mean_uar"]) == pytest.approx(np.mean([float(m["uar"]) for m in members]))
+    # the ensemble of noisy members beats their mean here (independent noise averages out)
+    assert s["uar"]["mean"] > s["members_uar"]["mean"]
+    assert (out / "confusion.png").stat().st_size > 0 and "Per fold" in (out / "summary.md").read_text()
+    assert "Protocol of the members: fake, 3 folds." in (out / "summary.md").read_text()
+    # two ensembles pair fold by fold in compare
+    assert cli_main(["ensemble", str(tmp_path / "b"), "--seeds", "2", "--out", str(tmp_path / "b_ens")]) == 0
+    assert json.loads((tmp_path / "b_ens" / "summary.json").read_text())["members"] == [0, 1]
+    r = paired.compare(paired.read_fold_rows(out), paired.read_fold_rows(tmp_path / "b_ens"))
+    assert r["n_folds"] == 3 and r["seeds"] == [ensemble.ENSEMBLE_SEED]
+
+
+def test_ensemble_command_names_a_folder_without_predictions(tmp_path):
+    with pytest.raises(SystemExit, match=r"ensemble: .*predictions.csv: missing"):
+        cli_main(["ensemble", str(tmp_path / "nothing")])
