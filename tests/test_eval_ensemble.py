@@ -72,7 +72,8 @@ def _fake_cv(folder, n_seeds=3, shift=0.0, seed=0):
     folder.mkdir(parents=True)
     write_csv(folder / "predictions.csv", preds)
     write_csv(folder / "folds.csv", folds)
-    (folder / "summary.json").write_text(json.dumps({"trained_at": ["abc"], "protocol": "fake, 3 folds"}))
+    (folder / "summary.json").write_text(json.dumps({"trained_at": ["abc"], "protocol": "fake, 3 folds",
+                                                     "seeds": list(range(n_seeds))}))
     return preds
 
 
@@ -108,3 +109,18 @@ def test_ensemble_command_writes_a_cv_format_result_that_compare_pairs(tmp_path,
 def test_ensemble_command_names_a_folder_without_predictions(tmp_path):
     with pytest.raises(SystemExit, match=r"ensemble: .*predictions.csv: missing"):
         cli_main(["ensemble", str(tmp_path / "nothing")])
+
+
+def test_paper_tables_ensemble_section_pairs_each_ensemble_with_stls(tmp_path):
+    from mtl_aug.evaluation import paper
+
+    _fake_cv(tmp_path / "emodb" / "stl", shift=-0.6, seed=1)
+    _fake_cv(tmp_path / "emodb" / "mtl_aug")
+    _fake_cv(tmp_path / "emodb" / "no_recon", n_seeds=1, seed=2)  # one seed: nothing to ensemble
+    text = paper.ensemble_section(tmp_path, "emodb", ["stl", "mtl_aug", "no_recon"])
+    stl, mtl = (ensemble.build(tmp_path / "emodb" / s)[0] for s in ("stl", "mtl_aug"))
+    line = next(l for l in text.splitlines() if l.startswith("| mtl_aug | utterance"))
+    assert f"| {100 * mtl['uar']['mean']:.1f} |" in line
+    assert f"{100 * (mtl['uar']['mean'] - stl['uar']['mean']):+.1f} [" in line
+    assert "| no_recon |" not in text
+    assert paper.ensemble_section(tmp_path, "ravdess", ["stl"]) == ""

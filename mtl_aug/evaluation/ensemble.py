@@ -141,8 +141,8 @@ def summary_markdown(s: Mapping, folds: Sequence[Mapping], title: str) -> str:
     return "\n".join(lines)
 
 
-def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: str | Path | None = None,
-                 meta: Mapping | None = None) -> dict:
+def build(cv_dir: str | Path, seeds: Sequence[int] | None = None) -> tuple[dict, list[dict], list[dict]]:
+    """``(summary, fold rows, voted predictions)`` of the ensemble of a cv folder's seeds, in memory."""
     cv_dir = Path(cv_dir)
     pred_rows = read_prediction_rows(cv_dir)
     if pred_rows is None:
@@ -154,17 +154,23 @@ def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: st
     class_names = [c[len("prob_"):] for c in prob_columns(votes)]
     folds = fold_rows(votes, member_rows, members)
     summary = summarize(folds, votes, class_names, members, member_rows)
-    out = Path(out) if out else cv_dir / "ensemble"
-    title = f"ensemble of {len(members)} seeds of {cv_dir.name}"
     source = runs.read_json(cv_dir / "summary.json") or {}  # where and with what the members were trained
-    summary.update({"title": title, "source": str(cv_dir), **(meta or {}),
+    summary.update({"title": f"ensemble of {len(members)} seeds of {cv_dir.name}", "source": str(cv_dir),
                     **{k: source[k] for k in ("trained_at", "trained_on", "protocol") if k in source}})
+    return summary, folds, votes
+
+
+def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: str | Path | None = None,
+                 meta: Mapping | None = None) -> dict:
+    summary, folds, votes = build(cv_dir, seeds)
+    summary.update(meta or {})
+    out = Path(out) if out else Path(cv_dir) / "ensemble"
     write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
     write_csv(out / "predictions.csv", votes)
     runs.atomic_write_json(out / "summary.json", summary)
-    plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
-                        title=f"{title}\nall folds pooled")
-    runs.atomic_write_text(out / "summary.md", summary_markdown(summary, folds, title))
+    plots.confusion_png(summary["confusion"], summary["class_names"], out / "confusion.png",
+                        title=f"{summary['title']}\nall folds pooled")
+    runs.atomic_write_text(out / "summary.md", summary_markdown(summary, folds, summary["title"]))
     summary["out"] = str(out)
     return summary
 

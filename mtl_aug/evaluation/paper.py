@@ -151,6 +151,48 @@ def paired_section(results_root: Path, corpus: str, systems: Sequence[str], base
         tables.markdown_table(paired.HEADER, rows), ""])
 
 
+def ensemble_section(results_root: Path, corpus: str, systems: Sequence[str], baseline: str = "stl") -> str:
+    """Each system's seeds as one model (``ensemble``: soft voting), beside its members, and paired against the
+    ``baseline``'s ensemble under the same normalisation; "" when no system has two seeds."""
+    from . import ensemble, paired
+
+    built: dict[tuple[str, str], tuple[dict, list[dict]]] = {}
+    rows = []
+    for system in systems:
+        for mode in runs.NORMALIZATIONS:
+            d = runs.normalized_out(results_root / corpus / system, mode)
+            s = runs.read_json(d / "summary.json")
+            if not s or len(s.get("seeds", [])) < 2 or not (d / "predictions.csv").exists():
+                continue
+            try:
+                summary, folds, _ = ensemble.build(d)
+            except ValueError as e:  # e.g. an old predictions.csv without probabilities: say so, go on
+                rows.append([system, mode, len(s["seeds"]), aggregate.fmt_pct(s["uar"]), f"not built: {e}", "", "",
+                             ""])
+                continue
+            built[(system, mode)] = (summary, folds)
+            rows.append([system, mode, len(summary["members"]), aggregate.fmt_pct(summary["members_uar"]),
+                         aggregate.fmt_pct(summary["uar"]), aggregate.fmt_pct(summary.get("pooled_uar")),
+                         f"{100 * summary['gain_over_members']:+.1f}", ""])
+    if not built:
+        return ""
+    for row in rows:
+        base = built.get((baseline, row[1]))
+        own = built.get((row[0], row[1]))
+        if base and own and row[0] != baseline:
+            r = paired.compare(own[1], base[1])
+            lo, hi = r["ci"]
+            row[-1] = f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], {r['better']} / {r['worse']}"
+    return "\n".join([
+        f"Seed ensembles ({corpus}; `python -m mtl_aug ensemble <cv folder>`): each system's seeds as one model, "
+        "the mean of their class probabilities per utterance (soft voting; nothing retrained or chosen on test "
+        "speakers). One model per fold, so no ± over seeds; \"gain\" = ensemble − its members' mean (points); the "
+        f"last column pairs the ensemble with {baseline}'s ensemble fold by fold (Δ, 95 % CI over folds, folds "
+        "better / worse). A single ensemble per system: its difference to another still carries the seeds' luck.",
+        "", tables.markdown_table(["system", "normalisation", "seeds", "members' UAR", "ensemble UAR",
+                                   "ensemble pooled UAR", "gain", f"vs {baseline} ensemble"], rows), ""])
+
+
 def cross_table(results_root: Path, train: str, test: str, systems: Sequence[str]) -> str:
     pair = results_root / "cross" / f"{train}_to_{test}"
     rows = []
@@ -213,6 +255,7 @@ def write_tables(results_root: Path, corpora: Sequence[str], systems: Sequence[s
     for c in corpora:
         parts += [within_table(results_root, c, systems), paired_section(results_root, c, systems),
                   paired_section(results_root, c, [s for s in systems if s in MTL_VARIANTS], baseline="mtl_aug"),
+                  ensemble_section(results_root, c, systems),
                   curves_section(results_root, c, systems, meta)]
     if pairs:
         parts += ["## Cross-corpus / cross-language", ""] + [cross_table(results_root, a, b, systems) for a, b in pairs]
