@@ -128,3 +128,27 @@ def test_single_good_file_exits_zero_through_the_dispatcher(demo_ckpt, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "one.wav" in proc.stdout and "0 failed" in proc.stderr
     assert (tmp_path / "o.csv").read_text().count("\n") == 2
+
+
+def test_several_checkpoints_predict_their_mean_probabilities(demo_ckpt, tmp_path, capsys):
+    from mtl_aug.inference.loading import CheckpointError, SeedEnsemble, load_models
+
+    other = save_untrained_checkpoint(tmp_path / "seed1.ckpt", seed=1, class_names=CLASSES)
+    wave = torch.from_numpy(_noise(6.0, 16000, seed=4)[:, 0])
+    singles = [predict_waveform(load_model(c, "cpu"), wave) for c in (demo_ckpt, other)]
+    ens = load_models([demo_ckpt, other], "cpu")
+    assert isinstance(ens, SeedEnsemble)
+    both = predict_waveform(ens, wave)
+    for c in CLASSES:  # per window, then per file: the mean of the two models' probabilities
+        assert both["probabilities"][c] == pytest.approx(np.mean([s["probabilities"][c] for s in singles]), abs=1e-5)
+        assert both["windows"][1]["probabilities"][c] == pytest.approx(
+            np.mean([s["windows"][1]["probabilities"][c] for s in singles]), abs=1e-5)
+    assert singles[0]["probabilities"] != pytest.approx(singles[1]["probabilities"])  # two different models
+    wav = tmp_path / "one.wav"
+    sf.write(wav, wave.numpy(), 16000)
+    assert main([str(wav), "--ckpt", str(demo_ckpt), "--ckpt", str(other), "--device", "cpu", "--no-progress",
+                 "--json", str(tmp_path / "o.json")]) == 0
+    assert json.loads((tmp_path / "o.json").read_text())["checkpoint"] == [str(demo_ckpt), str(other)]
+    odd = save_untrained_checkpoint(tmp_path / "odd.ckpt", class_names=["a", "b", "c", "d"])
+    with pytest.raises(CheckpointError, match=r"odd.ckpt: classes \['a', 'b', 'c', 'd'\] differ from .*not one ensemble"):
+        load_models([demo_ckpt, odd], "cpu")

@@ -139,6 +139,44 @@ def load_model(ckpt: str | Path, device: str | torch.device = "cpu"):
     return model
 
 
+class SeedEnsemble(torch.nn.Module):
+    """Several checkpoints of one recipe (its seeds, or its folds' models) as one model for inference.
+
+    ``emotion_logits`` returns the log of the members' MEAN softmax, so the softmax a caller takes gives back
+    exactly those mean probabilities: soft voting, as ``python -m mtl_aug ensemble`` evaluates it on cv runs.
+    """
+
+    def __init__(self, members: list) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.hparams = members[0].hparams  # class names and sample rate, checked equal by load_models
+        self.checkpoint_path = [m.checkpoint_path for m in members]
+
+    def emotion_logits(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m.emotion_logits(wave, lengths).float(), dim=-1) for m in self.members])
+        return probs.mean(0).log()
+
+
+def load_models(ckpts: list[str | Path], device: str | torch.device = "cpu"):
+    """One checkpoint -> its model (:func:`load_model`); several -> a :class:`SeedEnsemble` of them, after
+    checking they predict the same classes from audio at the same sample rate (else a :class:`CheckpointError`
+    naming the odd one)."""
+    if not ckpts:
+        raise CheckpointError("--ckpt", "no checkpoint given")
+    models = [load_model(c, device) for c in ckpts]
+    if len(models) == 1:
+        return models[0]
+    first = models[0]
+    for path, m in zip(ckpts[1:], models[1:]):
+        if class_names(m) != class_names(first):
+            raise CheckpointError(path, f"classes {class_names(m)} differ from {ckpts[0]}'s {class_names(first)}: "
+                                        "not one ensemble")
+        if sample_rate(m) != sample_rate(first):
+            raise CheckpointError(path, f"sample rate {sample_rate(m)} Hz differs from {ckpts[0]}'s "
+                                        f"{sample_rate(first)} Hz: not one ensemble")
+    return SeedEnsemble(models).eval()
+
+
 def class_names(model) -> list[str]:
     return [str(c) for c in model.hparams.class_names]
 

@@ -1,4 +1,4 @@
-"""``python -m mtl_aug predict PATH... --ckpt model.ckpt``: emotion of any audio files.
+"""``python -m mtl_aug predict PATH... --ckpt model.ckpt [--ckpt other.ckpt ...]``: emotion of any audio files.
 
 PATH may be a file, a folder (searched recursively for audio files by extension) or a glob pattern
 (``"calls/**/*.wav"``; ``**`` is recursive). Every file is decoded with soundfile (any format it
@@ -6,7 +6,8 @@ reads), down-mixed to mono and resampled to the model's rate. A recording no lon
 seconds is ONE window; a longer one is cut into ``--window``-second windows every ``--hop`` seconds,
 the last window aligned to the end of the file (see :mod:`mtl_aug.inference.windows`). Each window
 gets class probabilities; the file's probabilities are the MEAN of its window probabilities and the
-predicted emotion is their arg-max. Windows are run in batches of ``--batch-size``.
+predicted emotion is their arg-max. With several ``--ckpt``, each window's probabilities are the mean of
+the models' (:class:`~mtl_aug.inference.loading.SeedEnsemble`). Windows are run in batches of ``--batch-size``.
 
 Output: a table on the terminal (``--timeline`` adds each file's windows), ``--json`` (files,
 windows, failures) and ``--csv`` (one row per file: file, emotion, prob_<class>..., n_windows,
@@ -28,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mtl_aug.inference.loading import CheckpointError, class_names, load_model, resolve_device, sample_rate
+from mtl_aug.inference.loading import CheckpointError, class_names, load_models, resolve_device, sample_rate
 from mtl_aug.inference.windows import aggregate, cut_windows, window_bounds_seconds
 
 AGGREGATION = "mean of window probabilities"
@@ -209,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         "window probabilities.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder (recursive) or glob pattern")
-    p.add_argument("--ckpt", required=True, help="trained checkpoint (.ckpt)")
+    p.add_argument("--ckpt", required=True, action="append",
+                   help="trained checkpoint (.ckpt); repeat it (--ckpt a.ckpt --ckpt b.ckpt) to predict with the "
+                        "mean probabilities of several models, e.g. the seeds of one recipe (soft voting)")
     p.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4.0)")
     p.add_argument("--hop", type=float, default=2.0, help="hop between window starts in seconds (default 2.0)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
-        model = load_model(args.ckpt, device)
+        model = load_models(args.ckpt, device)
     except (CheckpointError, RuntimeError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 1
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(results, names, timeline=args.timeline))
     if args.json_out:
         write_json(args.json_out, {
-            "checkpoint": str(args.ckpt), "class_names": names, "sample_rate": sample_rate(model),
+            "checkpoint": args.ckpt[0] if len(args.ckpt) == 1 else args.ckpt, "class_names": names, "sample_rate": sample_rate(model),
             "window_seconds": args.window, "hop_seconds": args.hop, "aggregation": AGGREGATION,
             "results": results, "failures": failures,
         })
