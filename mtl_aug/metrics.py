@@ -24,14 +24,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 
 def uar_from_confusion(cm: Tensor) -> Tensor:
-    """UAR (see module docstring) from a confusion matrix ``cm[true, pred]``."""
+    """UAR (see module docstring) from a confusion matrix ``cm[true, pred]``, or from a batch ``cm[..., true, pred]``
+    (one UAR per leading index: resampling tests score thousands at once); NaN when no class has an example."""
     cm = torch.as_tensor(cm, dtype=torch.float64)
-    support = cm.sum(1)
-    present = support > 0
-    if not bool(present.any()):
-        return torch.tensor(float("nan"))
-    recall = cm.diagonal()[present] / support[present]
-    return recall.mean().float()
+    recall = cm.diagonal(dim1=-2, dim2=-1) / cm.sum(-1)  # 0 / 0 = NaN for an absent class: left out below
+    return recall.nanmean(-1).float()
 
 
 def wa_from_confusion(cm: Tensor) -> Tensor:

@@ -114,7 +114,7 @@ def test_ensemble_command_names_a_folder_without_predictions(tmp_path):
 def test_paper_tables_ensemble_section_pairs_each_ensemble_with_stls(tmp_path):
     from mtl_aug.evaluation import paper
 
-    _fake_cv(tmp_path / "emodb" / "stl", shift=-0.6, seed=1)
+    _fake_cv(tmp_path / "emodb" / "stl", shift=-0.6)  # same generator seed: same utterances and labels
     _fake_cv(tmp_path / "emodb" / "mtl_aug")
     _fake_cv(tmp_path / "emodb" / "no_recon", n_seeds=1, seed=2)  # one seed: nothing to ensemble
     text = paper.ensemble_section(tmp_path, "emodb", ["stl", "mtl_aug", "no_recon"])
@@ -122,5 +122,59 @@ def test_paper_tables_ensemble_section_pairs_each_ensemble_with_stls(tmp_path):
     line = next(l for l in text.splitlines() if l.startswith("| mtl_aug | utterance"))
     assert f"| {100 * mtl['uar']['mean']:.1f} |" in line
     assert f"{100 * (mtl['uar']['mean'] - stl['uar']['mean']):+.1f} [" in line
+    perm = ensemble.permutation_test(*(paired.read_prediction_rows(tmp_path / "emodb" / s) for s in ("mtl_aug", "stl")))
+    assert line.endswith(f"p = {perm['p']:.2f} |")
     assert "| no_recon |" not in text
     assert paper.ensemble_section(tmp_path, "ravdess", ["stl"]) == ""
+
+
+def _fold_mean_ba(rows, members):
+    """Reference: the soft vote of ``members`` scored with sklearn, fold by fold."""
+    out = []
+    for fold in sorted({r["fold"] for r in rows}):
+        mine = [r for r in rows if r["fold"] == fold and (r["seed"], r["side"]) in members]
+        keys = sorted({r["key"] for r in mine})
+        probs = [np.mean([[r[f"prob_{c}"] for c in CLASSES] for r in mine if r["key"] == k], 0) for k in keys]
+        labels = [next(r["label"] for r in mine if r["key"] == k) for k in keys]
+        out.append(balanced_accuracy_score(labels, np.argmax(probs, 1)))
+    return float(np.mean(out))
+
+
+def test_permutation_test_matches_brute_force_over_every_split(tmp_path):
+    import itertools
+
+    a = _fake_cv(tmp_path / "a", n_seeds=3, shift=0.3)
+    b = _fake_cv(tmp_path / "b", n_seeds=3, shift=-0.3, seed=1)
+    b = [{**r, "key": r["key"], "label": la["label"]} for r, la in zip(b, a)]  # same utterances and labels
+    r = ensemble.permutation_test(a, b)
+    tagged = [{**x, "side": "a"} for x in a] + [{**x, "side": "b"} for x in b]
+    pool = [(s, side) for side in "ab" for s in range(3)]
+    observed = _fold_mean_ba(tagged, pool[:3]) - _fold_mean_ba(tagged, pool[3:])
+    assert r["delta"] == pytest.approx(observed, abs=1e-6)
+    splits = list(itertools.combinations(range(6), 3))
+    diffs = [_fold_mean_ba(tagged, [pool[i] for i in s]) - _fold_mean_ba(tagged, [pool[i] for i in range(6) if i not in s])
+             for s in splits]
+    assert r["exact"] and r["n_splits"] == 20
+    assert r["p"] == pytest.approx(np.mean([abs(d) >= abs(observed) - 1e-9 for d in diffs]))
+    # more splits than max_exact: seeded random splits, close to the exact answer
+    r1, r2 = (ensemble.permutation_test(a, b, max_exact=10, n_random=2000, seed=4) for _ in range(2))
+    assert not r1["exact"] and r1["p"] == r2["p"] and abs(r1["p"] - r["p"]) < 0.05
+    with pytest.raises(ValueError, match="not the same folds"):
+        ensemble.permutation_test(a, _fake_cv(tmp_path / "c", seed=9))  # other labels
+
+
+def test_compare_ensemble_flag(tmp_path, capsys):
+    _fake_cv(tmp_path / "a", shift=0.3)
+    rows = _fake_cv(tmp_path / "b", shift=-0.3)  # same generator seed: same utterances and labels as a
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--ensemble"]) == 0
+    out = capsys.readouterr().out
+    assert "| ensembles: a − b |" in out and "permutation p =" in out and "all 20 splits" in out
+    assert "recall per class" in out
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--ensemble", "--exclude-folds", "03"]) == 0
+    assert "without folds 03" in capsys.readouterr().out
+    write_csv(tmp_path / "b" / "predictions.csv", [r for r in rows if (r["key"], r["seed"]) != ("02_u5", 1)])
+    with pytest.raises(SystemExit, match=r"compare --ensemble: .*fold 02 02_u5: no prediction from seed\(s\) \[1\]"):
+        cli_main(["compare", str(tmp_path / "b"), str(tmp_path / "a"), "--ensemble"])
+    write_csv(tmp_path / "b" / "predictions.csv", [r for r in rows if r["key"] != "02_u5"])
+    with pytest.raises(SystemExit, match=r"compare --ensemble: .*\(72 vs 71 utterances\): not the same folds"):
+        cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--ensemble"])

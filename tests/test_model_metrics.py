@@ -55,3 +55,23 @@ def test_aggregate_runs():
     with pytest.raises(ValueError):
         aggregate_runs([])
     assert math.isnan(float(uar_from_confusion(torch.zeros(3, 3))))
+
+
+def test_uar_of_a_batch_of_confusions_is_each_ones_uar():
+    import numpy as np
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    batch = torch.as_tensor(rng.integers(0, 6, size=(5, 3, 4, 4)))
+    batch[0, 0, 2] = 0  # class 2 absent from one matrix: left out of its mean
+    batch[1, 1] = 0  # an empty matrix: NaN
+    got = uar_from_confusion(batch)
+    assert got.shape == (5, 3)
+    for i in range(5):
+        for j in range(3):
+            one = uar_from_confusion(batch[i, j])
+            assert (math.isnan(float(got[i, j])) and math.isnan(float(one))) or float(got[i, j]) == float(one)
+    cm = batch[2, 2].numpy()
+    labels = np.repeat(np.arange(16) // 4, cm.ravel())
+    preds = np.repeat(np.arange(16) % 4, cm.ravel())
+    assert float(got[2, 2]) == pytest.approx(balanced_accuracy_score(labels, preds), abs=1e-6)

@@ -174,7 +174,8 @@ def row(name: str, result: Mapping) -> list[str]:
         return [name, "–", "–", "no shared fold × seed", "–", "–", "–"]
     lo, hi = result["ci"]
     s = result["over_seeds"]
-    by_seed = (f"{100 * s['delta']:+.1f} (p {s['p_seeds']:.2f}; {len(s['seeds_a'])} / {len(s['seeds_b'])})"
+    p_seeds = f"{s['p_seeds']:.2f}" if s["p_seeds"] >= 0.01 else f"{s['p_seeds']:.3f}"
+    by_seed = (f"{100 * s['delta']:+.1f} (p {p_seeds}; {len(s['seeds_a'])} / {len(s['seeds_b'])})"
                if s["seeds_a"] and s["seeds_b"] else "no seed finished every shared fold")
     return [name, f"{100 * result['delta']:+.1f}", f"[{100 * lo:+.1f}, {100 * hi:+.1f}]",
             f"{result['better']} / {result['worse']} / {result['tied']}", f"{result['p']:.2f}",
@@ -195,6 +196,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="result directory of system B, the baseline")
     p.add_argument("--metric", default="uar", choices=["uar", "wa", "f1"])
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--ensemble", action="store_true",
+                   help="compare the two systems' seed ensembles (soft voting over each one's seeds in "
+                        "predictions.csv): per fold as usual, and over seeds the exact permutation test of the "
+                        "seeds between the two ensembles (`ensemble.permutation_test`)")
     p.add_argument("--exclude-folds", default="",
                    help="comma-separated folds to leave out, e.g. the folds whose test speakers a hyperparameter "
                         "search validated on: the comparison on the folds blind to that choice")
@@ -210,6 +215,31 @@ def drop_folds(rows_a: list[dict], rows_b: list[dict], folds: set[str]) -> tuple
     return tuple([r for r in rows if str(r["fold"]) not in folds] for rows in (rows_a, rows_b))
 
 
+def ensemble_comparison(args: argparse.Namespace, preds_a: list[dict] | None, preds_b: list[dict] | None,
+                        excluded: set[str]) -> tuple[dict, list[dict], list[dict]]:
+    """``--ensemble``: :func:`compare` on the two seed ensembles' fold rows, its seed-level column replaced by the
+    ensemble permutation test; returns the result and both ensembles' voted predictions."""
+    from . import ensemble
+
+    if preds_a is None or preds_b is None:
+        raise SystemExit(f"compare --ensemble: {args.a if preds_a is None else args.b}/predictions.csv is missing")
+    preds_a, preds_b = ([r for r in p if str(r["fold"]) not in excluded] for p in (preds_a, preds_b))
+    try:
+        votes_a, votes_b = ensemble.soft_vote(preds_a), ensemble.soft_vote(preds_b)
+        perm = ensemble.permutation_test(preds_a, preds_b, seed=args.seed)
+    except ValueError as e:
+        raise SystemExit(f"compare --ensemble: {e}") from None
+    seeds_a, seeds_b = (sorted({int(r["seed"]) for r in p}) for p in (preds_a, preds_b))
+    folds_a, folds_b = ensemble.fold_rows(votes_a, [], seeds_a), ensemble.fold_rows(votes_b, [], seeds_b)
+    result = compare(folds_a, folds_b, args.metric, args.seed)
+    result["seeds"] = ["ensembles"]  # one model per fold and side
+    mean = (lambda rows: float(np.mean([r["uar"] for r in rows])))
+    result["over_seeds"] = {"seeds_a": seeds_a, "seeds_b": seeds_b, "mean_a": mean(folds_a), "mean_b": mean(folds_b),
+                            "delta": perm["delta"], "p_seeds": perm["p"], "exact": perm["exact"],
+                            "n_splits": perm["n_splits"]}
+    return result, votes_a, votes_b
+
+
 def main(argv: list[str]) -> int:
     from .tables import markdown_table
 
@@ -221,22 +251,31 @@ def main(argv: list[str]) -> int:
     excluded = {f.strip() for f in args.exclude_folds.split(",") if f.strip()}
     if excluded:
         rows_a, rows_b = drop_folds(rows_a, rows_b, excluded)
-    result = compare(rows_a, rows_b, args.metric, args.seed)
+    preds_a, preds_b = read_prediction_rows(args.a), read_prediction_rows(args.b)
+    if args.ensemble:
+        result, preds_a, preds_b = ensemble_comparison(args, preds_a, preds_b, excluded)
+    else:
+        result = compare(rows_a, rows_b, args.metric, args.seed)
     pa, pb = Path(args.a).resolve(), Path(args.b).resolve()
     # same folder name (e.g. two `stl` results): name them by parent folder too
     name = (f"{pa.name} − {pb.name}" if pa.name != pb.name
             else f"{pa.parent.name}/{pa.name} − {pb.parent.name}/{pb.name}")
     if excluded:
         name += f" (without folds {','.join(sorted(excluded))})"
+    if args.ensemble:
+        name = f"ensembles: {name}"
     print(markdown_table(HEADER, [row(name, result)]))
     if result["n_folds"]:
         print("\nper fold (A − B, points): " + "  ".join(f"{f}: {100 * d['diff']:+.1f}"
                                                          for f, d in sorted(result["per_fold"].items())))
         s = result["over_seeds"]
-        if s["seeds_a"] and s["seeds_b"]:
+        if args.ensemble:
+            print(f"\nover seeds: ensemble of {len(s['seeds_a'])} seeds {100 * s['mean_a']:.1f}, of {len(s['seeds_b'])} "
+                  f"seeds {100 * s['mean_b']:.1f}; Δ {100 * s['delta']:+.1f}, permutation p = {s['p_seeds']:.4f} "
+                  f"({'all' if s['exact'] else 'random'} {s['n_splits']} splits of the pooled seeds into two ensembles)")
+        elif s["seeds_a"] and s["seeds_b"]:
             print(f"\nover seeds (mean over the {result['n_folds']} shared folds, points): A {_seed_list(s, 'a')}; "
                   f"B {_seed_list(s, 'b')}; Δ {100 * s['delta']:+.1f}, permutation p = {s['p_seeds']:.3f}")
-        preds_a, preds_b = read_prediction_rows(args.a), read_prediction_rows(args.b)
         if preds_a is not None and preds_b is not None:
             runs = shared_runs(result)
             ra, rb = class_recalls(preds_a, runs), class_recalls(preds_b, runs)

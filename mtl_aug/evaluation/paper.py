@@ -170,7 +170,7 @@ def ensemble_section(results_root: Path, corpus: str, systems: Sequence[str], ba
                 rows.append([system, mode, len(s["seeds"]), aggregate.fmt_pct(s["uar"]), f"not built: {e}", "", "",
                              ""])
                 continue
-            built[(system, mode)] = (summary, folds)
+            built[(system, mode)] = (summary, folds, paired.read_prediction_rows(d))
             rows.append([system, mode, len(summary["members"]), aggregate.fmt_pct(summary["members_uar"]),
                          aggregate.fmt_pct(summary["uar"]), aggregate.fmt_pct(summary.get("pooled_uar")),
                          f"{100 * summary['gain_over_members']:+.1f}", ""])
@@ -182,13 +182,16 @@ def ensemble_section(results_root: Path, corpus: str, systems: Sequence[str], ba
         if base and own and row[0] != baseline:
             r = paired.compare(own[1], base[1])
             lo, hi = r["ci"]
-            row[-1] = f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], {r['better']} / {r['worse']}"
+            perm = ensemble.permutation_test(own[2], base[2])
+            row[-1] = (f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], {r['better']} / {r['worse']}, "
+                       f"p = {perm['p']:.2f}")
     return "\n".join([
         f"Seed ensembles ({corpus}; `python -m mtl_aug ensemble <cv folder>`): each system's seeds as one model, "
         "the mean of their class probabilities per utterance (soft voting; nothing retrained or chosen on test "
         "speakers). One model per fold, so no ± over seeds; \"gain\" = ensemble − its members' mean (points); the "
         f"last column pairs the ensemble with {baseline}'s ensemble fold by fold (Δ, 95 % CI over folds, folds "
-        "better / worse). A single ensemble per system: its difference to another still carries the seeds' luck.",
+        "better / worse) and gives the exact permutation p of the seeds between the two ensembles (`compare "
+        "--ensemble`: is the gap larger than which seeds each ensemble got? 3 + 3 seeds cannot go below 0.1).",
         "", tables.markdown_table(["system", "normalisation", "seeds", "members' UAR", "ensemble UAR",
                                    "ensemble pooled UAR", "gain", f"vs {baseline} ensemble"], rows), ""])
 
