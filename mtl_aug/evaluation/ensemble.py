@@ -42,8 +42,8 @@ def prob_columns(rows: Sequence[Mapping]) -> list[str]:
     """The ``prob_<class>`` columns, in class-index order (cv writes them in ``class_names`` order)."""
     cols = [c for c in (rows[0].keys() if rows else []) if c.startswith("prob_")]
     if not cols:
-        raise ValueError("predictions.csv has no prob_<class> columns (written by cv since its first version; "
-                         "re-aggregate with `python -m mtl_aug cv ... --seeds N`)")
+        raise ValueError("predictions.csv has no prob_<class> columns: an ensemble averages the members' class "
+                         "probabilities, which cv writes from each run's result.json")
     return cols
 
 
