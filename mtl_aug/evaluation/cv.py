@@ -111,11 +111,7 @@ def summary_markdown(s: dict) -> str:
              "a seed's UAR is the mean of its per-fold UARs, the pooled UAR is computed on all its folds' "
              "predictions together.", "", tables.markdown_table(header, [row]), "",
              "Per seed:", "", tables.markdown_table(["seed", "UAR", "pooled UAR", "WA", "F1", "folds"], per_seed), ""]
-    if s.get("confusion"):
-        names = s["class_names"]
-        lines += ["Confusion (counts, all folds and seeds; rows = true):", "",
-                  tables.markdown_table(["true \\ pred", *names], [[n, *row] for n, row in zip(names, s["confusion"])]),
-                  ""]
+    lines += tables.confusion_lines(s.get("confusion"), s["class_names"], "all folds and seeds")
     lines += [tables.provenance(s), ""]
     return "\n".join(lines)
 

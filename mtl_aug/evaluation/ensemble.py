@@ -47,6 +47,11 @@ def prob_columns(rows: Sequence[Mapping]) -> list[str]:
     return cols
 
 
+def member_seeds(rows: Sequence[Mapping], seeds: Sequence[int] | None = None) -> list[int]:
+    """The ensemble's members: ``seeds`` when given, else every seed with a prediction."""
+    return sorted(set(seeds)) if seeds is not None else sorted({int(r["seed"]) for r in rows})
+
+
 def soft_vote(pred_rows: Iterable[Mapping], seeds: Sequence[int] | None = None) -> list[dict]:
     """One row per (fold, utterance): the members' mean probabilities and their argmax as ``pred``.
 
@@ -55,8 +60,7 @@ def soft_vote(pred_rows: Iterable[Mapping], seeds: Sequence[int] | None = None) 
     """
     rows = list(pred_rows)
     cols = prob_columns(rows)
-    available = sorted({int(r["seed"]) for r in rows})
-    members = sorted(set(seeds)) if seeds is not None else available
+    available, members = member_seeds(rows), member_seeds(rows, seeds)
     if missing := [s for s in members if s not in available]:
         raise ValueError(f"seeds {missing} have no predictions (available: {available}); "
                          "re-aggregate the cv folder with `python -m mtl_aug cv ... --seeds N` first")
@@ -91,7 +95,7 @@ def prob_arrays(pred_rows: Iterable[Mapping], seeds: Sequence[int] | None = None
     rows = list(pred_rows)
     votes = soft_vote(rows, seeds)  # the checks: every member has every utterance, labels agree
     cols = prob_columns(rows)
-    members = sorted(set(seeds)) if seeds is not None else sorted({int(r["seed"]) for r in rows})
+    members = member_seeds(rows, seeds)
     utts = [(v["fold"], v["key"]) for v in votes]
     index = {u: i for i, u in enumerate(utts)}
     probs = np.zeros((len(members), len(utts), len(cols)))
@@ -200,17 +204,14 @@ def summary_markdown(s: Mapping, folds: Sequence[Mapping], title: str) -> str:
                                    [[r["fold"], pct(r["uar"]), pct(r["members_mean_uar"]),
                                      f"{pct(r['members_min_uar'])} – {pct(r['members_max_uar'])}",
                                      f"{100 * (r['uar'] - r['members_mean_uar']):+.1f}"] for r in folds]), ""]
-    if s.get("confusion"):
-        names = s["class_names"]
-        lines += ["Confusion (counts, all folds; rows = true):", "",
-                  tables.markdown_table(["true \\ pred", *names], [[n, *row] for n, row in zip(names, s["confusion"])]),
-                  ""]
+    lines += tables.confusion_lines(s.get("confusion"), s["class_names"], "all folds")
     lines += [tables.provenance(s), ""]
     return "\n".join(lines)
 
 
-def build(cv_dir: str | Path, seeds: Sequence[int] | None = None) -> tuple[dict, list[dict], list[dict]]:
-    """``(summary, fold rows, voted predictions)`` of the ensemble of a cv folder's seeds, in memory."""
+def build(cv_dir: str | Path, seeds: Sequence[int] | None = None) -> tuple[dict, list[dict], list[dict], list[dict]]:
+    """``(summary, fold rows, voted predictions, the members' predictions)`` of the ensemble of a cv folder's
+    seeds, in memory (the members' rows for :func:`permutation_test`, so nothing is read twice)."""
     cv_dir = Path(cv_dir)
     pred_rows = read_prediction_rows(cv_dir)
     if pred_rows is None:
@@ -218,19 +219,19 @@ def build(cv_dir: str | Path, seeds: Sequence[int] | None = None) -> tuple[dict,
                                 "first)")
     member_rows = read_fold_rows(cv_dir)
     votes = soft_vote(pred_rows, seeds)
-    members = sorted(set(seeds)) if seeds is not None else sorted({int(r["seed"]) for r in pred_rows})
+    members = member_seeds(pred_rows, seeds)
     class_names = [c[len("prob_"):] for c in prob_columns(votes)]
     folds = fold_rows(votes, member_rows, members)
     summary = summarize(folds, votes, class_names, members, member_rows)
     source = runs.read_json(cv_dir / "summary.json") or {}  # where and with what the members were trained
     summary.update({"title": f"ensemble of {len(members)} seeds of {cv_dir.name}", "source": str(cv_dir),
                     **{k: source[k] for k in ("trained_at", "trained_on", "protocol") if k in source}})
-    return summary, folds, votes
+    return summary, folds, votes, pred_rows
 
 
 def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: str | Path | None = None,
                  meta: Mapping | None = None) -> dict:
-    summary, folds, votes = build(cv_dir, seeds)
+    summary, folds, votes, _ = build(cv_dir, seeds)
     summary.update(meta or {})
     out = Path(out) if out else Path(cv_dir) / "ensemble"
     write_csv(out / "folds.csv", folds, FOLD_COLUMNS)

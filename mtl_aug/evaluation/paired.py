@@ -229,7 +229,7 @@ def ensemble_comparison(args: argparse.Namespace, preds_a: list[dict] | None, pr
         perm = ensemble.permutation_test(preds_a, preds_b, seed=args.seed)
     except ValueError as e:
         raise SystemExit(f"compare --ensemble: {e}") from None
-    seeds_a, seeds_b = (sorted({int(r["seed"]) for r in p}) for p in (preds_a, preds_b))
+    seeds_a, seeds_b = ensemble.member_seeds(preds_a), ensemble.member_seeds(preds_b)
     folds_a, folds_b = ensemble.fold_rows(votes_a, [], seeds_a), ensemble.fold_rows(votes_b, [], seeds_b)
     result = compare(folds_a, folds_b, args.metric, args.seed)
     result["seeds"] = ["ensembles"]  # one model per fold and side

@@ -156,7 +156,7 @@ def ensemble_section(results_root: Path, corpus: str, systems: Sequence[str], ba
     ``baseline``'s ensemble under the same normalisation; "" when no system has two seeds."""
     from . import ensemble, paired
 
-    built: dict[tuple[str, str], tuple[dict, list[dict]]] = {}
+    built: dict[tuple[str, str], tuple[dict, list[dict], list[dict]]] = {}
     rows = []
     for system in systems:
         for mode in runs.NORMALIZATIONS:
@@ -165,12 +165,12 @@ def ensemble_section(results_root: Path, corpus: str, systems: Sequence[str], ba
             if not s or len(s.get("seeds", [])) < 2 or not (d / "predictions.csv").exists():
                 continue
             try:
-                summary, folds, _ = ensemble.build(d)
+                summary, folds, _, member_preds = ensemble.build(d)
             except ValueError as e:  # e.g. an old predictions.csv without probabilities: say so, go on
                 rows.append([system, mode, len(s["seeds"]), aggregate.fmt_pct(s["uar"]), f"not built: {e}", "", "",
                              ""])
                 continue
-            built[(system, mode)] = (summary, folds, paired.read_prediction_rows(d))
+            built[(system, mode)] = (summary, folds, member_preds)
             rows.append([system, mode, len(summary["members"]), aggregate.fmt_pct(summary["members_uar"]),
                          aggregate.fmt_pct(summary["uar"]), aggregate.fmt_pct(summary.get("pooled_uar")),
                          f"{100 * summary['gain_over_members']:+.1f}", ""])

@@ -15,6 +15,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], alig
     return "\n".join(lines)
 
 
+def confusion_lines(confusion: Sequence[Sequence[int]] | None, class_names: Sequence[str], what: str) -> list[str]:
+    """A report's confusion section (rows = true class), ``what`` naming the predictions it counts; [] without one."""
+    if not confusion:
+        return []
+    return [f"Confusion (counts, {what}; rows = true):", "",
+            markdown_table(["true \\ pred", *class_names], [[n, *row] for n, row in zip(class_names, confusion)]), ""]
+
+
 def provenance(meta: dict) -> str:
     """The command/commit/date/machine lines every report ends with."""
     lines = [f"- command: `{meta.get('command', '')}`",
