@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import aggregate, attacks, plots, robustness, runs, tables
-from .robustness import CLEAN, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints, seeds_label, system_report
+from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints,
+                         seeds_label, system_report)
 
 
 def condition(attack: str, snr: float) -> str:
@@ -48,17 +49,15 @@ def write_combined(results_dir: Path, attack_names: Sequence[str], snrs: Sequenc
     if not summaries:
         return summaries
     header = ["system", "seeds", "attack", "clean", *(f"{s:g} dB" for s in snrs)]
-    rows = []
-    for system, s in summaries.items():
-        c = s["conditions"]
-        for a in attack_names:
-            rows.append([system, seeds_label(s), a.upper(), aggregate.fmt_pct(c[CLEAN]["uar"]),
-                         *(aggregate.fmt_pct(c.get(condition(a, snr), {}).get("uar")) for snr in snrs)])
-    protocol = next(iter(summaries.values())).get("protocol", "")
     title = f"UAR under waveform attacks on {corpus}"
-    md = [f"## {title}", "", f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its "
-          "per-fold UARs). Perturbation size as SNR relative to each utterance (higher dB = weaker attack).", "",
-          tables.markdown_table(header, rows), ""]
+    md = [f"## {title}", ""]
+    for protocol, group in by_protocol(summaries):
+        rows = [[system, seeds_label(s), a.upper(), aggregate.fmt_pct(s["conditions"][CLEAN]["uar"]),
+                 *(aggregate.fmt_pct(s["conditions"].get(condition(a, snr), {}).get("uar")) for snr in snrs)]
+                for system, s in group.items() for a in attack_names]
+        md += [f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs). "
+               "Perturbation size as SNR relative to each utterance (higher dB = weaker attack).", "",
+               tables.markdown_table(header, rows), ""]
     runs.atomic_write_text(Path(results_dir) / "adversarial.md", "\n".join(md))
     xs = [CLEAN] + [f"{s:g} dB" for s in snrs]
     series = {}

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import plots, robustness, runs, tables
-from .robustness import CLEAN, checkpoint_runs, collect, condition_table, dry_run_eval, evaluate_checkpoints, system_report
+from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, condition_table, dry_run_eval,
+                         evaluate_checkpoints, system_report)
 
 def snr_label(snr: float) -> str:
     return f"{snr:g} dB"
@@ -74,11 +75,12 @@ def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], titl
     if not summaries:
         return summaries
     header = ["system", "seeds", *(labels or conditions)]
-    protocol = next(iter(summaries.values())).get("protocol", "")
-    md = [f"## {title}", "", f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its "
-          "per-fold UARs).", "", tables.markdown_table(header, condition_table(summaries, conditions)), "",
-          "Pooled UAR (all folds' predictions per seed):", "",
-          tables.markdown_table(header, condition_table(summaries, conditions, "pooled_uar")), ""]
+    md = [f"## {title}", ""]
+    for protocol, group in by_protocol(summaries):
+        md += [f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs).",
+               "", tables.markdown_table(header, condition_table(group, conditions)), "",
+               "Pooled UAR (all folds' predictions per seed):", "",
+               tables.markdown_table(header, condition_table(group, conditions, "pooled_uar")), ""]
     runs.atomic_write_text(Path(results_dir) / f"{kind}.md", "\n".join(md))
     series = {system: {c: (s["conditions"][c]["uar"]["mean"], s["conditions"][c]["uar"]["std"])
                        for c in conditions if c in s["conditions"]} for system, s in summaries.items()}

@@ -256,6 +256,13 @@ def collect(results_dir: Path, kind: str) -> dict[str, dict]:
     return dict(sorted(found.items(), key=lambda kv: (kv[0] != base(kv[0]), order.get(base(kv[0]), 99), kv[0])))
 
 
+def by_protocol(summaries: dict[str, dict]) -> list[tuple[str, dict[str, dict]]]:
+    """``summaries`` split by their protocol line, in first-seen order: a combined table must not print one
+    system's protocol (e.g. utterance normalisation) over another's (speaker normalisation)."""
+    groups: dict[str, dict[str, dict]] = {}
+    for system, s in summaries.items():
+        groups.setdefault(s.get("protocol", ""), {})[system] = s
+    return list(groups.items())
 
 
 def system_report(out: Path, results: list[dict], conditions: Sequence[str], meta: dict, title: str,
