@@ -24,7 +24,7 @@ from typing import Sequence
 
 from . import aggregate, attacks, plots, robustness, runs, tables
 from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints,
-                         seeds_label, system_report)
+                         protocol_line, seeds_label, system_report)
 
 
 def condition(attack: str, snr: float) -> str:
@@ -55,9 +55,8 @@ def write_combined(results_dir: Path, attack_names: Sequence[str], snrs: Sequenc
         rows = [[system, seeds_label(s), a.upper(), aggregate.fmt_pct(s["conditions"][CLEAN]["uar"]),
                  *(aggregate.fmt_pct(s["conditions"].get(condition(a, snr), {}).get("uar")) for snr in snrs)]
                 for system, s in group.items() for a in attack_names]
-        md += [f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs). "
-               "Perturbation size as SNR relative to each utterance (higher dB = weaker attack).", "",
-               tables.markdown_table(header, rows), ""]
+        md += [protocol_line(protocol, "Perturbation size as SNR relative to each utterance (higher dB = weaker "
+                                       "attack)."), "", tables.markdown_table(header, rows), ""]
     runs.atomic_write_text(Path(results_dir) / "adversarial.md", "\n".join(md))
     xs = [CLEAN] + [f"{s:g} dB" for s in snrs]
     series = {}

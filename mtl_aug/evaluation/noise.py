@@ -31,7 +31,7 @@ from typing import Sequence
 
 from . import plots, robustness, runs, tables
 from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, condition_table, dry_run_eval,
-                         evaluate_checkpoints, system_report)
+                         evaluate_checkpoints, protocol_line, system_report)
 
 def snr_label(snr: float) -> str:
     return f"{snr:g} dB"
@@ -77,8 +77,7 @@ def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], titl
     header = ["system", "seeds", *(labels or conditions)]
     md = [f"## {title}", ""]
     for protocol, group in by_protocol(summaries):
-        md += [f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs).",
-               "", tables.markdown_table(header, condition_table(group, conditions)), "",
+        md += [protocol_line(protocol), "", tables.markdown_table(header, condition_table(group, conditions)), "",
                "Pooled UAR (all folds' predictions per seed):", "",
                tables.markdown_table(header, condition_table(group, conditions, "pooled_uar")), ""]
     runs.atomic_write_text(Path(results_dir) / f"{kind}.md", "\n".join(md))

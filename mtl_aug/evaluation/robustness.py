@@ -265,6 +265,12 @@ def by_protocol(summaries: dict[str, dict]) -> list[tuple[str, dict[str, dict]]]
     return list(groups.items())
 
 
+def protocol_line(protocol: str, note: str = "") -> str:
+    """The line above a combined robustness table: its protocol and what its numbers are."""
+    return (f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs)."
+            + (f" {note}" if note else ""))
+
+
 def system_report(out: Path, results: list[dict], conditions: Sequence[str], meta: dict, title: str,
                   protocol: str) -> dict:
     summary = {"title": title, "protocol": protocol, "class_names": results[0]["class_names"],
