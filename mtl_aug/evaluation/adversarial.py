@@ -78,6 +78,9 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
+    if system in runs.BASELINE_SYSTEMS:
+        raise SystemExit(f"adversarial: {system} is an openSMILE + SVM baseline, which has no gradient with respect "
+                         "to the waveform to attack through; adversarial evaluates the neural systems only")
     src = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra, manifest_dir, normalize)
     if dry_run:
         return dry_run_eval(src.runs, src.system_dir / "adversarial", force)

@@ -24,17 +24,6 @@ from typing import Callable, Sequence
 from . import aggregate, plots, runs, tables
 
 # openSMILE functionals + linear SVM, pooled UAR in % (the evaluation issue; measured on this machine).
-REFERENCES = {
-    "within": {
-        "emodb": {"protocol": "EMODB-2s, LOSO (10 folds)", "eGeMAPS": 76.1, "ComParE": 83.5},
-        "ravdess": {"protocol": "RAVDESS 4-class, leave-one-actor-out (24 folds)", "eGeMAPS": 65.5, "ComParE": 67.8},
-    },
-    "noise": {"corpus": "emodb", "protocol": "EMODB-2s LOSO, real noise",
-              "eGeMAPS": {"20 dB": 67.5, "10 dB": 59.4, "0 dB": 40.8},
-              "ComParE": {"20 dB": 44.7, "10 dB": 26.8, "0 dB": 25.2}},
-    "cross": {("ravdess", "emodb"): {"eGeMAPS": 51.4, "ComParE": 55.5},
-              ("emodb", "ravdess"): {"eGeMAPS": 54.8, "ComParE": 50.8}},
-}
 PAPER_CORPORA = ("emodb", "ravdess")
 
 
@@ -67,10 +56,6 @@ def system_summaries(base: Path, system: str) -> list[Path]:
             if p.exists()]
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1f}"
-
-
 def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str:
     rows, protocol, bars = [], "", {}
     for system in systems:
@@ -87,19 +72,14 @@ def within_table(results_root: Path, corpus: str, systems: Sequence[str]) -> str
             rows.append([system, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
                          aggregate.fmt_pct(s.get("pooled_uar")), aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]),
                          len(s["seeds"])])
-    ref = REFERENCES["within"].get(corpus)
     lines = [f"### Within-corpus: {corpus}", "", f"Protocol: {protocol or corpus + ' (no finished run yet)'}. "
              "Values in %, mean ± std over seeds; UAR = mean of per-fold UARs, pooled UAR = UAR of all folds' "
              "predictions together. Normalisation: `utterance` = the model's own per-utterance log-mel normalisation; "
              "`speaker` = per-speaker statistics over each speaker's audio (the test speaker's unlabelled audio "
              "included, never its labels).", "",
              tables.markdown_table(["system", "normalisation", "UAR", "pooled UAR", "WA", "macro-F1", "seeds"], rows), ""]
-    if ref:
-        lines += [f"Reference, openSMILE functionals + SVM (pooled UAR, {ref['protocol']}): eGeMAPS "
-                  f"{_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.", ""]
     if bars:
-        refs = {f"{k} + SVM (pooled)": ref[k] / 100 for k in ("eGeMAPS", "ComParE")} if ref else {}
-        png = plots.bars_png(bars, results_root / corpus / "within.png", refs,
+        png = plots.bars_png(bars, results_root / corpus / "within.png", {},
                              title=f"{corpus}: UAR (fold mean) ± std over seeds, n = seeds")
         lines += [f"Plot: `{png.name}` in `{png.parent}`.", ""]
     return "\n".join(lines)
@@ -109,7 +89,8 @@ def curves_section(results_root: Path, corpus: str, systems: Sequence[str], meta
     """Validation vs test per system (``curves``), written to ``<corpus>/curves/``; "" when nothing has run."""
     from .curves import system_row, write_curves
 
-    dirs = [p.parent for system in systems for p in system_summaries(results_root / corpus, system)]
+    dirs = [p.parent for system in systems if system not in runs.BASELINE_SYSTEMS  # no epochs to plot
+            for p in system_summaries(results_root / corpus, system)]
     if not dirs:
         return ""
     out = results_root / corpus / "curves"
@@ -208,14 +189,10 @@ def cross_table(results_root: Path, train: str, test: str, systems: Sequence[str
             if s:
                 rows.append([system, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
                              aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
-    ref = REFERENCES["cross"].get((train, test))
     lines = [f"### Cross-corpus: {train} → {test}", "",
              f"Protocol: trained on all {train} speakers (validation speaker(s) of {train}'s first fold held out "
              f"for early stopping), tested on every 4-class utterance of {test}. Values in %, mean ± std over seeds.",
              "", tables.markdown_table(["system", "normalisation", "UAR", "WA", "macro-F1", "seeds"], rows), ""]
-    if ref:
-        lines += [f"Reference, openSMILE + SVM (UAR): eGeMAPS {_pct(ref['eGeMAPS'])}, ComParE {_pct(ref['ComParE'])}.",
-                  ""]
     return "\n".join(lines)
 
 
@@ -229,12 +206,6 @@ def robustness_table(results_root: Path, corpus: str, kind: str) -> str:
     lines.append(body.strip())
     lines.append("")
     lines.append(f"Plot: `{kind}.png` in `{results_root / corpus}`.")
-    if kind == "noise" and corpus == REFERENCES["noise"]["corpus"]:
-        ref = REFERENCES["noise"]
-        lines += ["", "Reference, openSMILE + SVM (pooled UAR, EMODB-2s LOSO, real noise):", "",
-                  tables.markdown_table(["features", "20 dB", "10 dB", "0 dB"],
-                                        [[f, *(_pct(ref[f][c]) for c in ("20 dB", "10 dB", "0 dB"))]
-                                         for f in ("eGeMAPS", "ComParE")])]
     return "\n".join(lines + [""])
 
 
@@ -337,7 +308,7 @@ def main(argv: list[str]) -> int:
         for s in robust_systems:
             steps.append((f"noise {robust} {s}", root / robust / s / "noise",
                           lambda s=s: run_noise(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta, **common)))
-        for s in robust_systems:
+        for s in [s for s in robust_systems if s not in runs.BASELINE_SYSTEMS]:  # no gradient to attack through
             steps.append((f"adversarial {robust} {s}", root / robust / s / "adversarial",
                           lambda s=s: run_adversarial(robust, s, seeds, a.folds, results_dir=root / robust, meta=meta,
                                                       **common)))

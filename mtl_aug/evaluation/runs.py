@@ -30,7 +30,9 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled", "no_recon", "no_augcls")
+NEURAL_SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled", "no_recon", "no_augcls")
+BASELINE_SYSTEMS = ("egemaps_svm", "compare_svm")  # openSMILE functionals + SVM (mtl_aug.baseline)
+SYSTEMS = NEURAL_SYSTEMS + BASELINE_SYSTEMS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULT_FILE = "result.json"
 RESULTS_DIR = Path("experiments/results")
@@ -41,12 +43,17 @@ EXECUTED: list[str] = []
 
 # -- small I/O helpers ---------------------------------------------------------------------------------
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -136,13 +143,18 @@ def config_path(rel: str) -> str:
 
 
 def config_args(corpus: str, system: str) -> list[str]:
-    if system not in SYSTEMS and not Path(config_path(f"experiments/systems/{system}.yaml")).exists():
+    """The ``--config`` files of a system on a corpus: base + corpus + system for a neural system; corpus +
+    system for a baseline (its YAML declares ``family: baseline``; the base file's trainer and optimiser
+    settings do not apply to it)."""
+    from mtl_aug.baseline.run import FAMILY, declared_family
+
+    system_yaml = config_path(f"experiments/systems/{system}.yaml")
+    if system not in SYSTEMS and not Path(system_yaml).exists():
         raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
     if not Path(config_path(f"experiments/corpora/{corpus}.yaml")).exists():
         raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml")
-    return ["--config", config_path("experiments/base.yaml"),
-            "--config", config_path(f"experiments/corpora/{corpus}.yaml"),
-            "--config", config_path(f"experiments/systems/{system}.yaml")]
+    base = [] if declared_family(system_yaml) == FAMILY else ["--config", config_path("experiments/base.yaml")]
+    return base + ["--config", config_path(f"experiments/corpora/{corpus}.yaml"), "--config", system_yaml]
 
 
 def fold_names(corpus: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
@@ -287,8 +299,13 @@ def apply_normalization(run_list: Sequence[Run], normalize: str) -> None:
         raise SystemExit(f"--normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     if normalize == "utterance":
         return
+    from mtl_aug.baseline.run import is_baseline
 
     for r in run_list:
+        if is_baseline(r.args):  # the baseline normalises its functionals itself
+            if f"--model.normalize={normalize}" not in r.args:
+                r.args.append(f"--model.normalize={normalize}")
+            continue
         r.prepare = AddSpeakerNorm(normalize)
         if NO_SELF_NORM not in r.args:  # recorded args (robustness.from_cv_folder) already hold it
             r.args.append(NO_SELF_NORM)
@@ -299,9 +316,9 @@ def checkpoints(run_dir: Path) -> list[str]:
 
 
 def execute(run: Run) -> dict:
-    """Train + test one run (``make_cli`` + ``run_training``) and write its result JSON atomically."""
-    import torch
-
+    """Train + test one run (``make_cli`` + ``run_training``, or a baseline's fit) and write its result JSON
+    atomically."""
+    from mtl_aug.baseline.run import is_baseline, train_and_test
     from mtl_aug.callbacks import EpochSummary
     from mtl_aug.training import make_cli, run_training
 
@@ -309,6 +326,8 @@ def execute(run: Run) -> dict:
         shutil.rmtree(run.run_dir)  # the leftovers of an interrupted run (finished runs never reach here)
     run.run_dir.mkdir(parents=True)
     start = time.perf_counter()
+    if is_baseline(run.args):
+        return _finish(run, train_and_test(run.args, run.run_dir), start)
     # the args are complete: the warning about sys.argv holding the driver's own flags does not apply
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cli = make_cli(list(run.args), run=False)
@@ -317,7 +336,13 @@ def execute(run: Run) -> dict:
             cb.prefix = f"fold {run.fold} seed {run.seed} |"
     if run.prepare is not None:
         run.prepare(cli)
-    result = run_training(cli)
+    return _finish(run, run_training(cli), start)
+
+
+def _finish(run: Run, result: dict, start: float) -> dict:
+    """A run's result with its provenance, written atomically to ``result.json`` (the run is then done)."""
+    import torch
+
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
         "run_dir": str(run.run_dir), "result_json": str(run.result_path), "git_commit": git_commit()[0],
@@ -463,6 +488,11 @@ def load_run_checkpoint(path: str | Path):
 def _load(path: str | Path, refuse_group_norm: bool):
     import torch
 
+    if Path(path).name.endswith(".pkl"):  # a classical baseline's model file (mtl_aug.baseline.run)
+        from mtl_aug.baseline.run import load
+
+        return load(path)
+
     from mtl_aug.data.datamodule import SERDataModule
     from mtl_aug.inference.loading import check_format
     from mtl_aug.module import MTLAugModule
@@ -492,6 +522,10 @@ def predict_test(model, dm, perturb: Callable | None = None, before: Callable | 
     """
     import torch
 
+    if hasattr(model, "predict_dataset"):  # a baseline: features of the whole test set, then the SVM
+        if before is not None:
+            raise ValueError("a baseline model normalises its test groups itself; no `before` hook applies")
+        return model.predict_dataset(dm, perturb)
     rows = []
     for batch in dm.eval_loader(dm.datasets["test"]):
         if before is not None:
@@ -515,13 +549,19 @@ def condition_metrics(rows: list[dict], n_classes: int) -> dict:
 def dry_run(run_list: Sequence[Run], out: Path, force: bool = False) -> int:
     """Print every run with its state and the first run's arguments; parse them (no data, no training).
     With ``force`` every run is to do, finished or not, as in :func:`run_all`."""
+    from mtl_aug.baseline.run import is_baseline
     from mtl_aug.training import make_cli
 
     for r in run_list:
         state = ("finished (redone: --force)" if force else "finished") if r.load() else (
             "partial (will be redone)" if r.run_dir.exists() else "to run")
         print(f"{r.name:<20} {state:<26} {r.run_dir}")
-    if run_list:
+    if run_list and is_baseline(run_list[0].args):
+        from mtl_aug.baseline.run import parse_args
+
+        print("first run (baseline): " + shlex.join(run_list[0].args))
+        parse_args(run_list[0].args)
+    elif run_list:
         print("first run: python -m mtl_aug train " + shlex.join(run_list[0].args))
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
         with tempfile.TemporaryDirectory() as tmp:  # parse + instantiate, with the logs in a throwaway dir
@@ -529,5 +569,6 @@ def dry_run(run_list: Sequence[Run], out: Path, force: bool = False) -> int:
                                                                      "--trainer.logger.init_args.save_dir="))]
             make_cli(args + [f"--trainer.default_root_dir={tmp}", f"--trainer.logger.init_args.save_dir={tmp}"],
                      run=False)
+    if run_list:
         print(f"configuration OK; {sum(1 for r in run_list if force or not r.load())} of {len(run_list)} runs to do -> {out}")
     return 0
