@@ -106,11 +106,33 @@ class ConvBlock(nn.Module):
         return self.dropout(x), lengths
 
 
+def with_deltas(feats: Tensor, frame_lengths: Tensor, win_length: int = 5) -> Tensor:
+    """``feats [B, F, M]`` -> ``[B, 3, F, M]``: the features, their Δ and ΔΔ over time (regression over
+    ``win_length`` frames, torchaudio's ``compute_deltas``), zero on padded frames. Computed here, from the
+    encoder's input, so that SpecAugment/mixup (applied to the log-mels) reach the deltas too."""
+    import torchaudio
+
+    b, t, m = feats.shape
+    mask = lengths_to_mask(frame_lengths, t)[:, :, None].to(feats.dtype)
+    # each row's last valid frame repeated over its padding: the row's edge is replicated, as compute_deltas
+    # does at the tensor's edge, so a row's deltas do not depend on the batch's padding
+    last = (frame_lengths.clamp(min=1) - 1)[:, None]
+    idx = torch.minimum(torch.arange(t, device=feats.device)[None, :], last)[:, :, None].expand(b, t, m)
+
+    def delta(x: Tensor) -> Tensor:
+        x = torch.gather(x, 1, idx)
+        return torchaudio.functional.compute_deltas(x.transpose(1, 2), win_length).transpose(1, 2) * mask
+
+    d1 = delta(feats)
+    d2 = delta(d1)
+    return torch.stack([feats, d1, d2], 1)
+
+
 class ConvEncoder(nn.Module):
     """``feats [B, F, n_mels]`` -> ``Z [B, F', out_dim]`` with ``F' = ceil(F / time_reduction)``.
 
     ``out_dim=None`` keeps the flattened ``channels[-1] * pooled_mels`` features; an int adds a
-    linear projection to that size.
+    linear projection to that size. ``deltas=True`` feeds the first block 3 channels (features, Δ, ΔΔ).
     """
 
     def __init__(
@@ -123,13 +145,15 @@ class ConvEncoder(nn.Module):
         dropout: float = 0.1,
         norm: str = "group",
         out_dim: int | None = 256,
+        deltas: bool = False,
     ) -> None:
         super().__init__()
         if not (len(channels) == len(time_pool) == len(freq_pool)):
             raise ValueError("channels, time_pool and freq_pool need one entry per block")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        blocks, c_in, mels = [], 1, n_mels
+        self.deltas = deltas
+        blocks, c_in, mels = [], 3 if deltas else 1, n_mels
         for c, tp, fp in zip(channels, time_pool, freq_pool):
             blocks.append(ConvBlock(c_in, c, kernel_size, tp, fp, norm, dropout))
             c_in, mels = c, -(-mels // fp)  # ceil: pooling runs in ceil mode
@@ -143,6 +167,8 @@ class ConvEncoder(nn.Module):
 
     def forward(self, feats: Tensor, frame_lengths: Tensor) -> tuple[Tensor, Tensor]:
         x, lengths = feats.unsqueeze(1), frame_lengths
+        if self.deltas:
+            x = with_deltas(feats, frame_lengths)
         for block in self.blocks:
             x, lengths = block(x, lengths)
         b, c, t, m = x.shape

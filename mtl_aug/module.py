@@ -93,6 +93,7 @@ class MTLAugModule(L.LightningModule):
         enc_norm: str = "group",
         enc_out_dim: int | None = 256,
         enc_dropout: float = 0.1,
+        enc_deltas: bool = False,
         lstm_hidden: int = 128,
         lstm_layers: int = 1,
         attn_dim: int = 128,
@@ -111,6 +112,7 @@ class MTLAugModule(L.LightningModule):
         mixup_alpha: float = 0.4,
         center_lambda: float = 0.01,
         center_alpha: float = 0.5,
+        label_smoothing: float = 0.0,
         w_recon: float = 1.0,
         w_aug: float = 1.0,
         recon_target: str = "input",
@@ -128,6 +130,8 @@ class MTLAugModule(L.LightningModule):
         Args (the less obvious ones):
             enc_norm: "group" (per-row GroupNorm over valid frames: rows independent, the default),
                 "layer" (per-bin channel LayerNorm: loses local energy contrast) or "batch" (masked BatchNorm).
+            enc_deltas: give the encoder Δ and ΔΔ of the log-mels as two more input channels.
+            label_smoothing: share of each labelled row's CE target spread uniformly over the classes.
             enc_out_dim: linear projection size of the encoder output; None keeps the flattened conv maps.
             augment: apply the augmentation policy in training (False: clean features, aug label 0).
             aug_types / aug_proportions: chunks of the batch; the index in ``aug_types`` is the aug label.
@@ -159,12 +163,13 @@ class MTLAugModule(L.LightningModule):
             sample_rate=sample_rate,
         )
         self.encoder = ConvEncoder(
-            n_mels, list(enc_channels), enc_kernel_size, list(enc_time_pool), list(enc_freq_pool), enc_dropout, enc_norm, enc_out_dim
+            n_mels, list(enc_channels), enc_kernel_size, list(enc_time_pool), list(enc_freq_pool), enc_dropout, enc_norm, enc_out_dim,
+            enc_deltas,
         )
         d = self.encoder.out_dim
         self.emotion_head = EmotionClassifier(
             d, num_classes, lstm_hidden, lstm_layers, attn_dim, head_dropout, embed_dim,
-            class_weights if not isinstance(class_weights, str) else None, center_alpha
+            class_weights if not isinstance(class_weights, str) else None, center_alpha, label_smoothing
         )
         self.decoder = ReconstructionDecoder(d, n_mels, dec_hidden, self.encoder.time_reduction) if w_recon > 0 else None
         self.aug_head = AugmentationClassifier(d, self.augment.num_types, aug_hidden, head_dropout) if w_aug > 0 else None

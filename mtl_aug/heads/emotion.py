@@ -57,8 +57,12 @@ class EmotionClassifier(nn.Module):
         embed_dim: int = 128,
         class_weights: list[float] | None = None,
         center_alpha: float = 0.5,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
         self.lstm = MaskedBLSTM(in_dim, lstm_hidden, lstm_layers, dropout if lstm_layers > 1 else 0.0)
         self.attention = AttentionPooling(2 * lstm_hidden, attn_dim)
         self.embed = nn.Sequential(nn.Linear(2 * lstm_hidden, embed_dim), nn.ReLU())
@@ -88,8 +92,12 @@ class EmotionClassifier(nn.Module):
     ) -> dict[str, Tensor]:
         """Soft-target CE over labelled rows (target sum > 0; the others contribute exactly 0 and get
         zero gradient), class-weighted mean like ``F.cross_entropy(weight=...)``; center loss on
-        labelled, un-mixed rows (``labels >= 0`` and not ``mixed``)."""
+        labelled, un-mixed rows (``labels >= 0`` and not ``mixed``). ``label_smoothing`` moves that share of
+        each labelled row's target mass to the uniform distribution (the class weight stays the row's own)."""
         row_w = targets_soft @ self.class_weights  # 0 for unlabelled rows
+        if self.label_smoothing > 0:
+            mass = targets_soft.sum(-1, keepdim=True)  # 1 for labelled rows, 0 for the others
+            targets_soft = (1 - self.label_smoothing) * targets_soft + self.label_smoothing * mass / logits.size(-1)
         nll = -(targets_soft * F.log_softmax(logits, dim=-1)).sum(-1)
         ce = (row_w * nll).sum() / row_w.sum().clamp(min=1e-12)
         center_rows = (labels >= 0) & ~mixed & (targets_soft.sum(-1) > 0)
