@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 METRIC = "val_uar_mean"
+TAIL_EPOCHS = 10
 RESULT_ENV = "MTL_AUG_SWEEP_RESULT"
 TRIAL_DIR_ENV = "MTL_AUG_SWEEP_TRIAL_DIR"
 FOLD_FLAG = "--data.fold"
@@ -205,6 +206,7 @@ def train_fold_in_child(opts: argparse.Namespace, common: list[str], fold: str,
         raise RuntimeError(f"dev fold {fold}: training process failed (exit {code})")
     child = json.loads(result_file.read_text())
     return float(child["folds"][fold]), {"epochs": child["epochs"][fold],
+                                         "val_uar_curve": child.get("curves", {}).get(fold, []),
                                          "fold_info": {"val": child["val_speakers"].get(fold, [])}}, True
 
 
@@ -239,6 +241,8 @@ def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bo
     if score is None or not math.isfinite(score):
         raise RuntimeError(f"fold {result.get('fold')}: no validation UAR was logged")
     zero = trainer.is_global_zero
+    if zero:
+        result["val_uar_curve"] = val_curve(trainer)
     ckpt = result.get("best_checkpoint")
     if ckpt and not keep_checkpoints and zero:
         shutil.rmtree(Path(ckpt).parent, ignore_errors=True)
@@ -246,6 +250,24 @@ def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bo
     del cli, trainer
     gc.collect()
     return float(score), result, zero
+
+
+def val_curve(trainer) -> list[float]:
+    """Validation UAR per epoch, read back from the CSV logger's ``metrics.csv`` ([] without one)."""
+    import csv
+
+    log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger else None
+    path = Path(log_dir) / "metrics.csv" if log_dir else None
+    if path is None or not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [float(r["val/uar"]) for r in csv.DictReader(fh) if r.get("val/uar")]
+
+
+def tail_mean(curve: list[float], n: int = TAIL_EPOCHS) -> float | None:
+    """Mean of the last ``n`` epochs' validation UAR: the level a fixed-length schedule ends at, without the
+    optimism of the best epoch (a max over noisy epochs)."""
+    return statistics.fmean(curve[-n:]) if curve else None
 
 
 def start_wandb(opts: argparse.Namespace, common: list[str]):
@@ -263,7 +285,8 @@ def report_to_wandb(run, summary: dict) -> dict:
     import wandb
 
     # the sweep's metric, logged exactly once for the trial, with the per-fold values beside it
-    wandb.log({METRIC: summary[METRIC], "val_uar_std": summary["val_uar_std"],
+    extra = {k: summary[k] for k in ("val_uar_tail_mean", "val_uar_last_mean") if summary.get(k) is not None}
+    wandb.log({METRIC: summary[METRIC], "val_uar_std": summary["val_uar_std"], **extra,
                **{f"val_uar/{fold}": v for fold, v in summary["folds"].items()}})
     run.summary["dev_folds"] = list(summary["folds"])
     return {"id": run.id, "dir": str(Path(run.dir).parent), "mode": str(run.settings.mode)}
@@ -345,6 +368,7 @@ def train_dev_folds(opts: argparse.Namespace, common: list[str], out_dir: Path) 
     folds: dict[str, float] = {}
     epochs: dict[str, int] = {}
     val_speakers: dict[str, list[str]] = {}
+    curves: dict[str, list[float]] = {}
     zero = True
     separate = opts.fold_processes == "always"
     if opts.fold_processes == "auto":
@@ -358,14 +382,23 @@ def train_dev_folds(opts: argparse.Namespace, common: list[str], out_dir: Path) 
         folds[fold] = score
         val_speakers[fold] = list(result.get("fold_info", {}).get("val", []))
         epochs[fold] = int(result.get("epochs") or 0)
+        curves[fold] = list(result.get("val_uar_curve") or [])
         if zero:
-            print(f"objective: fold {fold}: best val UAR {score:.4f} ({time.time() - t0:.1f} s)", flush=True)
+            tail = tail_mean(curves[fold])
+            print(f"objective: fold {fold}: best val UAR {score:.4f}, last-{TAIL_EPOCHS}-epoch mean "
+                  f"{float('nan') if tail is None else tail:.4f} ({time.time() - t0:.1f} s)", flush=True)
     if not zero:
         return None
     values = list(folds.values())
+    tails = [t for t in (tail_mean(c) for c in curves.values()) if t is not None]
+    lasts = [c[-1] for c in curves.values() if c]
     return {
         METRIC: statistics.fmean(values),
         "val_uar_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        # beside the sweep's metric: less optimistic views of the same validation speakers
+        "val_uar_tail_mean": statistics.fmean(tails) if len(tails) == len(values) else None,
+        "val_uar_last_mean": statistics.fmean(lasts) if len(lasts) == len(values) else None,
+        "curves": curves,
         "folds": folds, "epochs": epochs, "dev_folds": opts.folds, "val_speakers": val_speakers, "args": common,
         "out_dir": str(out_dir), "time_s": round(time.time() - started, 2),
     }

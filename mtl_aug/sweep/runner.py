@@ -302,6 +302,8 @@ def check_trial_flags(sweep: Sweep, params: dict) -> None:
     resolved = objective.check_cli_args(objective.fold_args(common, opts.folds[0], Path("runs/sweeps/_check")))
     objective.check_dev_folds(resolved, opts.folds)
     for name, want in params.items():
+        if name == "config":  # a config file: its settings were parsed above, it is not itself a setting
+            continue
         got = objective.lookup(resolved, name)
         if isinstance(want, str) and not isinstance(got, str):  # e.g. "null" -> None, "[1,2]" -> [1, 2]
             want = yaml.safe_load(want)
