@@ -133,6 +133,9 @@ class ConvEncoder(nn.Module):
 
     ``out_dim=None`` keeps the flattened ``channels[-1] * pooled_mels`` features; an int adds a
     linear projection to that size. ``deltas=True`` feeds the first block 3 channels (features, Δ, ΔΔ).
+    ``extra_dims`` > 0: the last ``extra_dims`` columns of ``feats`` are frame-level tracks (e.g. prosody,
+    :class:`~mtl_aug.features.ProsodyTracks`), not bands: they bypass the convolutions, are averaged over
+    each output frame's ``time_reduction`` input frames and join the flattened conv features.
     """
 
     def __init__(
@@ -146,8 +149,12 @@ class ConvEncoder(nn.Module):
         norm: str = "group",
         out_dim: int | None = 256,
         deltas: bool = False,
+        extra_dims: int = 0,
     ) -> None:
         super().__init__()
+        if extra_dims < 0:
+            raise ValueError(f"extra_dims must be >= 0, got {extra_dims}")
+        self.n_mels, self.extra_dims = n_mels, extra_dims
         if not (len(channels) == len(time_pool) == len(freq_pool)):
             raise ValueError("channels, time_pool and freq_pool need one entry per block")
         if norm not in NORMS:
@@ -158,7 +165,7 @@ class ConvEncoder(nn.Module):
             blocks.append(ConvBlock(c_in, c, kernel_size, tp, fp, norm, dropout))
             c_in, mels = c, -(-mels // fp)  # ceil: pooling runs in ceil mode
         self.blocks = nn.ModuleList(blocks)
-        flat = c_in * mels
+        flat = c_in * mels + extra_dims
         self.proj = nn.Linear(flat, out_dim) if out_dim is not None else nn.Identity()
         self.out_dim = out_dim if out_dim is not None else flat
         self.time_reduction = 1
@@ -166,11 +173,26 @@ class ConvEncoder(nn.Module):
             self.time_reduction *= tp
 
     def forward(self, feats: Tensor, frame_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        extra = None
+        if self.extra_dims:
+            feats, extra = feats[..., : self.n_mels], feats[..., self.n_mels:]
         x, lengths = feats.unsqueeze(1), frame_lengths
         if self.deltas:
             x = with_deltas(feats, frame_lengths)
         for block in self.blocks:
             x, lengths = block(x, lengths)
         b, c, t, m = x.shape
-        z = self.proj(x.permute(0, 2, 1, 3).reshape(b, t, c * m))
+        flat = x.permute(0, 2, 1, 3).reshape(b, t, c * m)
+        if extra is not None:
+            flat = torch.cat([flat, self._pool_tracks(extra, frame_lengths, t)], -1)
+        z = self.proj(flat)
         return zero_padding(z, lengths), lengths
+
+    def _pool_tracks(self, extra: Tensor, frame_lengths: Tensor, t: int) -> Tensor:
+        """``[B, F, extra_dims]`` -> ``[B, t, extra_dims]``: mean over each output frame's valid input frames."""
+        r = self.time_reduction
+        mask = lengths_to_mask(frame_lengths, extra.size(1)).to(extra.dtype)[..., None]
+        pad = t * r - extra.size(1)
+        summed = F.pad(extra * mask, (0, 0, 0, pad)).reshape(extra.size(0), t, r, -1).sum(2)
+        count = F.pad(mask, (0, 0, 0, pad)).reshape(extra.size(0), t, r, 1).sum(2)
+        return summed / count.clamp(min=1.0)

@@ -34,6 +34,45 @@ class PowerMelSpectrogram(torchaudio.transforms.MelSpectrogram):
         return self.mel_scale(spec.real.square() + spec.imag.square())
 
 
+class ProsodyTracks(nn.Module):
+    """``wave [B, T]`` -> ``[B, F, 3]`` frame-level prosody on the log-mel frame grid (same window and hop):
+    pitch, voicing strength and energy, from the real cepstrum of each frame.
+
+    * pitch: ``log2(F0 / 150 Hz)``, F0 = the sample rate over the quefrency of the cepstral peak within
+      ``[sr / f0_max, sr / f0_min]`` (a value on every frame; the network weighs it by the voicing track);
+    * voicing: cepstral peak prominence (the peak over the mean of that quefrency range);
+    * energy: frame log energy relative to the row's loudest valid frame (gain-invariant), floored at -8.
+    Not differentiable through the peak's position (an argmax); the energy track is. Batched, on the device.
+    """
+
+    DIMS = 3
+
+    def __init__(self, sample_rate: int, n_fft: int, win_length: int, hop_length: int,
+                 f0_min: float = 70.0, f0_max: float = 500.0) -> None:
+        super().__init__()
+        self.sample_rate, self.n_fft, self.win_length, self.hop_length = sample_rate, n_fft, win_length, hop_length
+        self.q_lo = max(2, int(sample_rate / f0_max))
+        self.q_hi = min(n_fft // 2 - 1, int(round(sample_rate / f0_min)))
+        if self.q_hi <= self.q_lo:
+            raise ValueError(f"n_fft={n_fft} is too short for a pitch floor of {f0_min} Hz at {sample_rate} Hz")
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+
+    def forward(self, wave: Tensor, frame_lengths: Tensor) -> Tensor:
+        spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        power = spec.real.square() + spec.imag.square()  # [B, n_fft/2+1, F]
+        ceps = torch.fft.irfft(torch.log(power + 1e-8), n=self.n_fft, dim=1)[:, self.q_lo:self.q_hi + 1]
+        peak, q = ceps.max(1)
+        pitch = torch.log2(self.sample_rate / (q + self.q_lo).to(wave.dtype) / 150.0)
+        voicing = peak - ceps.mean(1)
+        log_e = torch.log(power.sum(1) + 1e-8)
+        mask = lengths_to_mask(frame_lengths.clamp(max=log_e.size(1)), log_e.size(1))
+        top = log_e.masked_fill(~mask, -1e4).amax(1, keepdim=True)
+        energy = ((log_e - top) / 2.302585).clamp(min=-8.0)  # log10 units below the loudest frame
+        tracks = torch.stack([pitch, voicing, energy], -1)
+        return tracks * mask[..., None].to(tracks.dtype)
+
+
 class LogMelFrontEnd(nn.Module):
     """``wave [B, T]`` + ``lengths [B]`` -> ``feats [B, F, n_mels]`` + ``frame_lengths [B]``.
 
@@ -44,6 +83,8 @@ class LogMelFrontEnd(nn.Module):
     Log compression has a floor ``top_db`` below each row's peak, so digital silence (zero-padded
     corpora such as EMODB-2s) does not dominate the statistics.
     Differentiable w.r.t. ``wave`` (adversarial attacks go through it).
+    ``prosody=True`` appends :class:`ProsodyTracks`' 3 columns after the (normalised) bands:
+    ``[B, F, n_mels + 3]``; ``out_dim`` is the column count either way.
     """
 
     def __init__(
@@ -57,6 +98,7 @@ class LogMelFrontEnd(nn.Module):
         f_max: float | None = 8000.0,
         normalize: str = "utterance",
         top_db: float = 80.0,
+        prosody: bool = False,
     ) -> None:
         super().__init__()
         if normalize not in NORMALIZE_MODES:
@@ -81,6 +123,8 @@ class LogMelFrontEnd(nn.Module):
             pad_mode="constant",  # zero padding: no reflection of batch padding into valid frames
             power=2.0,
         )
+        self.prosody = ProsodyTracks(sample_rate, n_fft, win_length, self.hop_length) if prosody else None
+        self.out_dim = n_mels + (ProsodyTracks.DIMS if prosody else 0)
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         """Number of valid frames for ``lengths`` valid samples (centred frames)."""
@@ -100,4 +144,8 @@ class LogMelFrontEnd(nn.Module):
                 mean, sq = mean.mean(2, keepdim=True), sq.mean(2, keepdim=True)
             var = (sq - mean * mean).clamp(min=0.0)
             feats = (feats - mean) / torch.sqrt(var + 1e-5)
-        return feats * mask, frame_lengths
+        feats = feats * mask
+        if self.prosody is not None:
+            tracks = self.prosody(wave, frame_lengths)[:, : feats.size(1)]
+            feats = torch.cat([feats, tracks], -1)
+        return feats, frame_lengths

@@ -47,3 +47,22 @@ def masked_mean_std(x: Tensor, lengths: Tensor, eps: float = 1e-5) -> tuple[Tens
     mean = (x * mask).sum(1) / n
     var = (((x - mean.unsqueeze(1)) * mask) ** 2).sum(1) / n
     return mean, torch.sqrt(var + eps)
+
+
+def multi_crop(wave: Tensor, lengths: Tensor, crop: int, k: int) -> tuple[Tensor, Tensor]:
+    """``k`` evenly spaced crops of ``crop`` samples from each row's valid part: ``[B*k, crop]`` + lengths,
+    row-major (row ``b``'s crops are ``b*k ... b*k+k-1``). A row shorter than ``crop`` gives itself ``k``
+    times. Differentiable w.r.t. ``wave`` (a gather)."""
+    if crop < 1 or k < 1:
+        raise ValueError(f"crop and k must be >= 1, got crop={crop}, k={k}")
+    b = wave.size(0)
+    span = (lengths - crop).clamp(min=0).to(torch.float64)  # room for the crop's start
+    frac = torch.linspace(0.0, 1.0, k, dtype=torch.float64, device=wave.device) if k > 1 else \
+        torch.full((1,), 0.5, dtype=torch.float64, device=wave.device)
+    starts = torch.round(span[:, None] * frac[None, :]).long()  # [B, k]
+    crop_lengths = lengths.clamp(max=crop)[:, None].expand(b, k)
+    idx = starts[..., None] + torch.arange(crop, device=wave.device)  # [B, k, crop]
+    valid = torch.arange(crop, device=wave.device) < crop_lengths[..., None]
+    rows = torch.arange(b, device=wave.device)[:, None, None]
+    out = wave[rows, idx.clamp(max=wave.size(1) - 1)] * valid.to(wave.dtype)
+    return out.reshape(b * k, crop), crop_lengths.reshape(b * k)

@@ -32,7 +32,7 @@ from mtl_aug.encoder import ConvEncoder
 from mtl_aug.features import LogMelFrontEnd
 from mtl_aug.heads import AugmentationClassifier, EmotionClassifier, ReconstructionDecoder
 from mtl_aug.heads.emotion import balanced_class_weights
-from mtl_aug.masking import pad_to
+from mtl_aug.masking import multi_crop, pad_to
 from mtl_aug.metrics import confusion_matrix_metric, emotion_metrics
 
 CHECKPOINT_FORMAT = 1
@@ -86,6 +86,7 @@ class MTLAugModule(L.LightningModule):
         f_min: float = 20.0,
         f_max: float | None = 8000.0,
         normalize: str = "utterance",
+        prosody: bool = False,
         enc_channels: list[int] = [16, 32, 64],
         enc_kernel_size: int = 3,
         enc_time_pool: list[int] = [2, 2, 1],
@@ -113,6 +114,8 @@ class MTLAugModule(L.LightningModule):
         center_lambda: float = 0.01,
         center_alpha: float = 0.5,
         label_smoothing: float = 0.0,
+        tta_crops: int = 1,
+        tta_crop_seconds: float | None = None,
         w_recon: float = 1.0,
         w_aug: float = 1.0,
         recon_target: str = "input",
@@ -130,8 +133,13 @@ class MTLAugModule(L.LightningModule):
         Args (the less obvious ones):
             enc_norm: "group" (per-row GroupNorm over valid frames: rows independent, the default),
                 "layer" (per-bin channel LayerNorm: loses local energy contrast) or "batch" (masked BatchNorm).
+            prosody: frame-level pitch, voicing and energy tracks (``features.ProsodyTracks``) beside the log-mels;
+                they join the encoder output after the convolutions and are reconstructed with the bands.
             enc_deltas: give the encoder Δ and ΔΔ of the log-mels as two more input channels.
             label_smoothing: share of each labelled row's CE target spread uniformly over the classes.
+            tta_crops / tta_crop_seconds: test-time multi-crop: outside training, each utterance is classified
+                as ``tta_crops`` evenly spaced crops of ``tta_crop_seconds`` (the mean of their probabilities);
+                1 = the whole utterance.
             enc_out_dim: linear projection size of the encoder output; None keeps the flattened conv maps.
             augment: apply the augmentation policy in training (False: clean features, aug label 0).
             aug_types / aug_proportions: chunks of the batch; the index in ``aug_types`` is the aug label.
@@ -149,7 +157,8 @@ class MTLAugModule(L.LightningModule):
         self.save_hyperparameters()
         self._check_hparams()
         num_classes = len(class_names)
-        self.front_end = LogMelFrontEnd(sample_rate, n_fft, win_ms, hop_ms, n_mels, f_min, f_max, normalize)
+        self.front_end = LogMelFrontEnd(sample_rate, n_fft, win_ms, hop_ms, n_mels, f_min, f_max, normalize,
+                                        prosody=prosody)
         self.augment = AugmentationPolicy(
             types=list(aug_types) if augment else ["none"],
             proportions=list(aug_proportions) if (augment and aug_proportions is not None) else None,
@@ -164,14 +173,14 @@ class MTLAugModule(L.LightningModule):
         )
         self.encoder = ConvEncoder(
             n_mels, list(enc_channels), enc_kernel_size, list(enc_time_pool), list(enc_freq_pool), enc_dropout, enc_norm, enc_out_dim,
-            enc_deltas,
+            enc_deltas, self.front_end.out_dim - n_mels,
         )
         d = self.encoder.out_dim
         self.emotion_head = EmotionClassifier(
             d, num_classes, lstm_hidden, lstm_layers, attn_dim, head_dropout, embed_dim,
             class_weights if not isinstance(class_weights, str) else None, center_alpha, label_smoothing
         )
-        self.decoder = ReconstructionDecoder(d, n_mels, dec_hidden, self.encoder.time_reduction) if w_recon > 0 else None
+        self.decoder = ReconstructionDecoder(d, self.front_end.out_dim, dec_hidden, self.encoder.time_reduction) if w_recon > 0 else None
         self.aug_head = AugmentationClassifier(d, self.augment.num_types, aug_hidden, head_dropout) if w_aug > 0 else None
 
         self.train_metrics = emotion_metrics(num_classes, prefix="train/")
@@ -197,11 +206,23 @@ class MTLAugModule(L.LightningModule):
             raise ValueError(f"class_weights must be a list of floats or 'balanced', got {hp.class_weights!r}")
         if len(hp.class_names) < 2:
             raise ValueError("need at least 2 class_names")
+        if hp.tta_crops < 1 or (hp.tta_crops > 1 and not (hp.tta_crop_seconds or 0) > 0):
+            raise ValueError(f"tta_crops must be >= 1 and, above 1, needs tta_crop_seconds > 0 (got {hp.tta_crops}, "
+                             f"{hp.tta_crop_seconds})")
 
     # ------------------------------------------------------------------ inference path
     def emotion_logits(self, wave: Tensor, lengths: Tensor) -> Tensor:
         """front end -> encoder -> emotion head; no augmentation, differentiable w.r.t. ``wave``.
-        Call ``.eval()`` first for deterministic outputs (dropout)."""
+        Call ``.eval()`` first for deterministic outputs (dropout). With test-time multi-crop (outside
+        training) the logits are the log of the crops' mean probabilities."""
+        hp = self.hparams
+        if hp.tta_crops > 1 and hp.tta_crop_seconds and not self.training:
+            crops, crop_lengths = multi_crop(wave, lengths, int(round(hp.tta_crop_seconds * hp.sample_rate)), hp.tta_crops)
+            probs = torch.softmax(self._logits(crops, crop_lengths).float(), -1)
+            return torch.log(probs.view(wave.size(0), hp.tta_crops, -1).mean(1).clamp(min=1e-12)).to(wave.dtype)
+        return self._logits(wave, lengths)
+
+    def _logits(self, wave: Tensor, lengths: Tensor) -> Tensor:
         feats, frame_lengths = self.front_end(wave, lengths)
         z, z_lengths = self.encoder(feats, frame_lengths)
         return self.emotion_head(z, z_lengths)[0]

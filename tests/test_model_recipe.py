@@ -48,3 +48,98 @@ def test_ema_recipe_config_parses_with_lightning_cli():
     names = [type(cb).__name__ for cb in cli.trainer.callbacks]
     assert "EMAWeightAveraging" in names
     assert cli.model.encoder.deltas and cli.model.emotion_head.label_smoothing == 0.1
+
+
+def test_multi_crop_even_spacing_short_rows_and_gradient():
+    from mtl_aug.masking import multi_crop
+
+    wave = torch.arange(20.0).view(2, 10).requires_grad_()
+    crops, lengths = multi_crop(wave, torch.tensor([10, 3]), crop=4, k=3)
+    assert crops.shape == (6, 4) and lengths.tolist() == [4, 4, 4, 3, 3, 3]
+    assert crops[:3, 0].tolist() == [0.0, 3.0, 6.0]  # starts 0, mid, end
+    assert crops[3].tolist() == [10.0, 11.0, 12.0, 0.0]  # a short row: itself, zero-padded
+    crops.sum().backward()
+    assert wave.grad[0].sum() == 12 and wave.grad[1, 3:].abs().sum() == 0
+
+
+def test_tta_is_the_mean_of_the_crops_probabilities():
+    from mtl_aug.masking import multi_crop
+    from mtl_aug.module import MTLAugModule
+    from tests.test_model_module import TINY, utterances
+
+    torch.manual_seed(0)
+    model = MTLAugModule(**TINY, tta_crops=3, tta_crop_seconds=0.25).eval()
+    b = utterances(4)
+    with torch.no_grad():
+        got = model.emotion_logits(b["wave"], b["lengths"]).exp()
+        crops, lengths = multi_crop(b["wave"], b["lengths"], 4000, 3)
+        want = torch.softmax(model._logits(crops, lengths), -1).view(4, 3, -1).mean(1)
+    assert torch.allclose(got, want, atol=1e-6)
+    model.train()  # training never crops at test time: the whole rows go through
+    with torch.no_grad():
+        assert model.emotion_logits(b["wave"], b["lengths"]).shape == (4, 4)
+
+
+def test_prosody_tracks_find_the_pitch_of_a_harmonic_tone_and_zero_padding():
+    import math
+
+    from mtl_aug.features import LogMelFrontEnd
+
+    sr, f0 = 16000, 200.0
+    t = torch.arange(sr) / sr
+    tone = sum(torch.sin(2 * math.pi * f0 * k * t) / k for k in range(1, 8))
+    wave = torch.stack([tone, tone * 0.1])
+    wave[1, 8000:] = 0
+    fe = LogMelFrontEnd(sr, n_mels=32, prosody=True)
+    feats, fl = fe(wave, torch.tensor([sr, 8000]))
+    assert feats.shape[-1] == 35 and fe.out_dim == 35
+    pitch, voicing, energy = feats[0, 5:-5, 32], feats[0, 5:-5, 33], feats[0, 5:-5, 34]
+    assert torch.allclose(pitch.median(), torch.tensor(math.log2(f0 / 150.0)), atol=0.05)
+    assert voicing.min() > 0 and energy.max() <= 0
+    assert feats[1, int(fl[1]):].abs().max() == 0  # padding stays zero
+    # gain-invariant: a quieter copy has the same tracks
+    assert torch.allclose(feats[1, 5:int(fl[1]) - 5, 32:], fe(tone[None] * 0.1, torch.tensor([sr]))[0][0, 5:int(fl[1]) - 5, 32:],
+                          atol=1e-3)
+
+
+def test_module_with_prosody_trains_and_reconstructs_every_column():
+    from mtl_aug.module import MTLAugModule
+    from tests.test_model_module import TINY, utterances
+
+    torch.manual_seed(0)
+    model = MTLAugModule(**TINY, prosody=True).train()
+    assert model.encoder.extra_dims == 3 and model.decoder.n_mels == 35
+    out = model.training_step(utterances(8), 0)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and out["recon"] > 0
+    model.eval()
+    b = utterances(3, t=8000)
+    with torch.no_grad():  # padding after a row changes nothing, the extra tracks included
+        one = model.emotion_logits(b["wave"][:1, : int(b["lengths"][0])], b["lengths"][:1])
+        padded = model.emotion_logits(b["wave"], b["lengths"])[:1]
+    assert torch.allclose(one, padded, atol=1e-4)
+
+
+def test_swa_averages_the_end_of_epoch_weights_from_its_start_epoch():
+    import lightning as L
+
+    from mtl_aug.callbacks import SWAWeightAveraging
+    from mtl_aug.module import MTLAugModule
+    from tests.test_model_module import TINY, loader
+
+    torch.manual_seed(0)
+    model = MTLAugModule(**TINY, w_recon=0, w_aug=0, augment=False, scheduler="none")
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            seen.append({k: v.detach().clone() for k, v in pl_module.state_dict().items() if "lstm" in k})
+
+    swa = SWAWeightAveraging(start_epoch=2)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=4, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Record(), swa])
+    trainer.fit(model, loader(2, 8))
+    assert int(swa._average_model.n_averaged) == 2
+    for k, v in model.state_dict().items():
+        if "lstm" in k and v.is_floating_point():
+            assert torch.allclose(v, (seen[2][k] + seen[3][k]) / 2, atol=1e-6)
