@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("mtl_aug.sweep", "run a W&B sweep YAML offline (or online with --online)"),
     "infer": ("mtl_aug.inference.predict", "emotion of audio files/folders (same as `predict PATH --ckpt`)"),
     "export": ("mtl_aug.inference.export", "export front end + encoder + emotion head (TorchScript/ONNX)"),
+    "pretrain": ("mtl_aug.pretrain", "pre-train the encoder on unlabelled audio with the auxiliary tasks alone"),
     "pretrained": ("mtl_aug.inference.pretrained", "train the release model on all speakers + model card"),
 }
 

@@ -127,6 +127,8 @@ class MTLAugModule(L.LightningModule):
         lr_factor: float = 0.5,
         cosine_t_max: int | None = None,
         class_weights: list[float] | str | None = None,
+        init_from: str | None = None,
+        init_parts: list[str] = ["front_end", "encoder"],
         seed: int = 0,
     ) -> None:
         """
@@ -151,6 +153,8 @@ class MTLAugModule(L.LightningModule):
             cosine_t_max: epochs of the cosine schedule (None: trainer.max_epochs).
             class_weights: per-class CE weights (class-index order), or "balanced": inverse class
                 frequency of the fold's training set, computed when fitting starts (kept in checkpoints).
+            init_from: a pre-trained encoder file (``python -m mtl_aug pretrain``): when fitting starts, the
+                ``init_parts`` sub-modules take its weights (fine-tuning); shapes must match.
             seed: seed of the augmentation policy's generator.
         """
         super().__init__()
@@ -232,6 +236,10 @@ class MTLAugModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.init_from:
+            from mtl_aug.pretrain import load_parts
+
+            load_parts(self, self.hparams.init_from, list(self.hparams.init_parts))
         if stage == "fit" and self.hparams.class_weights == "balanced":
             labels = [it.label for it in self.trainer.datamodule.datasets["train"].items]
             weights = balanced_class_weights(labels, len(self.hparams.class_names))
@@ -274,6 +282,7 @@ class MTLAugModule(L.LightningModule):
             unmixed = ~out.mixed[lab]
             if bool(unmixed.any()):  # training accuracy on rows whose label is well defined
                 self.train_metrics.update(logits[unmixed].argmax(-1), labels[lab][unmixed])
+                self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
         else:  # a batch without labelled rows: auxiliary terms only
             em = {k: z.new_zeros(()) for k in ("ce", "center", "total")}
         loss = em["total"]
@@ -293,7 +302,6 @@ class MTLAugModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=n)
         for k, v in logs.items():
             self.log(f"train/{k}", v, on_step=True, on_epoch=True, sync_dist=True, batch_size=n)
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
         return {"loss": loss, **{k: v.detach() for k, v in logs.items()}}
 
     # ------------------------------------------------------------------ evaluation (no augmentation)

@@ -1,0 +1,63 @@
+"""Encoder pre-training on unlabelled audio (python -m mtl_aug pretrain) and fine-tuning from it (init_from)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mtl_aug.data.unlabelled import UnlabelledDataModule
+from mtl_aug.pretrain import PretrainError, load_parts, main as pretrain_main
+
+TINY = ["--model.n_mels=32", "--model.enc_channels=[8,16]", "--model.enc_time_pool=[1,2]",
+        "--model.enc_freq_pool=[2,2]", "--model.enc_out_dim=32", "--model.lstm_hidden=16", "--model.attn_dim=16",
+        "--model.embed_dim=16", "--model.dec_hidden=32", "--model.aug_hidden=16"]
+
+
+def test_pool_is_unlabelled_and_leaves_out_the_excluded_speakers(synthetic_corpus):
+    c = synthetic_corpus
+    dm = UnlabelledDataModule(corpora=["synthetic", "synthetic_unlabelled"], manifest_dir=str(c["manifest_dir"]),
+                              roots={"synthetic": str(c["root"]), "synthetic_unlabelled": str(c["root"])},
+                              exclude_speakers={"synthetic": ["F01"]}, segment_seconds=0.5, batch_size=8,
+                              cache_dir=str(c["cache_dir"]))
+    dm.setup("fit")
+    items = dm.datasets["train"].items
+    assert {it.label for it in items} == {-1}
+    assert not any(it.speaker == "F01" and it.key.startswith("F01_") for it in items)
+    assert dm.pool_info["synthetic"]["used"] < dm.pool_info["synthetic"]["rows"]
+    batch = next(iter(dm.train_dataloader()))
+    assert (batch["label"] == -1).all()
+    with pytest.raises(ValueError, match="not in the pool"):
+        UnlabelledDataModule(corpora=["synthetic"], exclude_speakers={"emodb": ["03"]},
+                             manifest_dir=str(c["manifest_dir"])).setup("fit")
+
+
+@pytest.mark.slow
+def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_corpus, tmp_path, monkeypatch):
+    from mtl_aug.module import MTLAugModule
+
+    c = synthetic_corpus
+    monkeypatch.setenv("SYNTHETIC_ROOT", str(c["root"]))
+    out = tmp_path / "enc.pt"
+    args = ["--config", "experiments/pretrain.yaml", "--data.corpora=[synthetic_unlabelled]",
+            f"--data.manifest_dir={c['manifest_dir']}", f"--data.cache_dir={c['cache_dir']}",
+            "--data.segment_seconds=0.5", "--data.batch_size=8", "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path}", *TINY, "--out", str(out)]
+    assert pretrain_main(args) == 0
+    saved = torch.load(out, weights_only=True)["state_dict"]
+    assert any(k.startswith("encoder.") for k in saved) and not any(k.startswith("emotion_head.") for k in saved)
+
+    tiny = dict(n_mels=32, enc_channels=[8, 16], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=32,
+                lstm_hidden=16, attn_dim=16, embed_dim=16, dec_hidden=32, aug_hidden=16)
+    model = MTLAugModule(**tiny, init_from=str(out))
+    before = model.emotion_head.state_dict()
+    load_parts(model, out, ["front_end", "encoder"])
+    for k, v in model.encoder.state_dict().items():
+        assert torch.equal(v, saved[f"encoder.{k}"])
+    assert all(torch.equal(v, before[k]) for k, v in model.emotion_head.state_dict().items())
+    with pytest.raises(PretrainError, match=r"enc\.pt.*does not match"):  # another architecture: named error
+        load_parts(MTLAugModule(**(tiny | {"enc_channels": [8, 8]})), out, ["encoder"])
+    with pytest.raises(PretrainError, match="no such part"):
+        load_parts(MTLAugModule(**tiny, w_recon=0), out, ["decoder"])
+    with pytest.raises(PretrainError, match="not found"):
+        load_parts(model, tmp_path / "missing.pt", ["encoder"])
