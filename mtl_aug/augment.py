@@ -38,6 +38,7 @@ class AugmentedBatch(NamedTuple):
     clean_feats: Tensor  # [B, F, M] front-end output before feature-level augmentation (see module doc)
     mixed: Tensor  # [B] bool, rows actually mixed with another row
     lengths: Tensor  # [B] valid samples of the (speed-perturbed) waveform
+    extra: Tensor | None = None  # [B, D] row-level side features after augmentation (see ``on_extra``)
 
 
 AUGMENTATIONS: dict[str, type["Augmentation"]] = {}
@@ -66,6 +67,10 @@ class Augmentation(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """-> (feats, frame_lengths, targets, mixed)"""
         return feats, frame_lengths, targets, torch.zeros_like(frame_lengths, dtype=torch.bool)
+
+    def on_extra(self, extra: Tensor) -> Tensor:
+        """Row-level side features (e.g. utterance functionals) of the rows of the last ``on_feats`` call."""
+        return extra
 
 
 @register("none")
@@ -178,7 +183,15 @@ class Mixup(Augmentation):
         lam = lam.to(device=dev, dtype=feats.dtype)
         mixed_feats = lam.view(-1, 1, 1) * feats + (1 - lam).view(-1, 1, 1) * feats[partner]
         mixed_targets = lam.view(-1, 1) * targets + (1 - lam).view(-1, 1) * targets[partner]
+        self._last = (partner, lam)
         return mixed_feats, torch.maximum(frame_lengths, frame_lengths[partner]), mixed_targets, partner != own
+
+
+    def on_extra(self, extra: Tensor) -> Tensor:
+        """Side features mixed like the features: same partner, same lambda."""
+        partner, lam = self._last
+        lam = lam.to(extra.dtype).view(-1, *([1] * (extra.dim() - 1)))
+        return lam * extra + (1 - lam) * extra[partner]
 
 
 def chunk_sizes(n: int, proportions: list[float]) -> list[int]:
@@ -239,12 +252,15 @@ class AugmentationPolicy(nn.Module):
     def num_types(self) -> int:
         return len(self.types)
 
-    def forward(self, wave: Tensor, lengths: Tensor, targets: Tensor, front_end: nn.Module) -> AugmentedBatch:
+    def forward(self, wave: Tensor, lengths: Tensor, targets: Tensor, front_end: nn.Module,
+                extra: Tensor | None = None) -> AugmentedBatch:
+        """``extra [B, D]``: optional row-level side features; each augmentation's ``on_extra`` maps them (only
+        mixup changes them), so they stay consistent with the rows' features and targets."""
         n, dev = wave.size(0), wave.device
         no_aug = torch.zeros(n, dtype=torch.long, device=dev)
         if not self.training or self.types == ["none"]:
             feats, frame_lengths = front_end(wave, lengths)
-            return AugmentedBatch(feats, frame_lengths, no_aug, targets, feats, no_aug.bool(), lengths)
+            return AugmentedBatch(feats, frame_lengths, no_aug, targets, feats, no_aug.bool(), lengths, extra)
 
         g = self.generator
         perm = torch.randperm(n, generator=g).to(dev)
@@ -268,10 +284,13 @@ class AugmentationPolicy(nn.Module):
         # stage 3: features
         feats, out_lengths = torch.empty_like(clean), frame_lengths.clone()
         out_targets, mixed = torch.empty_like(targets), no_aug.bool()
+        out_extra = torch.empty_like(extra) if extra is not None else None
         for k, rows in chunks:
             f, fl, tg, mx = self.augs[k].on_feats(clean[rows], frame_lengths[rows], targets[rows], g)
             feats.index_copy_(0, rows, f)
             out_lengths.index_copy_(0, rows, fl)
             out_targets.index_copy_(0, rows, tg)
             mixed.index_copy_(0, rows, mx)
-        return AugmentedBatch(feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths)
+            if extra is not None:
+                out_extra.index_copy_(0, rows, self.augs[k].on_extra(extra[rows]))
+        return AugmentedBatch(feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths, out_extra)

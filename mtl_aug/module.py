@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -40,6 +41,8 @@ FORMAT_KEY = "mtl_aug_format"
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULERS = ("plateau", "cosine", "none")
 RECON_TARGETS = ("input", "clean")
+FUNCTIONAL_DIMS = {"egemaps": 88, "compare": 6373}  # openSMILE eGeMAPSv02 / ComParE_2016 functionals
+FUNC_CLIP = 8.0
 
 
 class CheckpointFormatError(RuntimeError):
@@ -127,6 +130,8 @@ class MTLAugModule(L.LightningModule):
         lr_factor: float = 0.5,
         cosine_t_max: int | None = None,
         class_weights: list[float] | str | None = None,
+        functionals: str | None = None,
+        functionals_hidden: int = 64,
         init_from: str | None = None,
         init_parts: list[str] = ["front_end", "encoder"],
         seed: int = 0,
@@ -153,6 +158,11 @@ class MTLAugModule(L.LightningModule):
             cosine_t_max: epochs of the cosine schedule (None: trainer.max_epochs).
             class_weights: per-class CE weights (class-index order), or "balanced": inverse class
                 frequency of the fold's training set, computed when fitting starts (kept in checkpoints).
+            functionals: fuse the utterance's openSMILE functionals (``egemaps`` / ``compare``) into the emotion
+                head (linked from ``data.functionals``, which provides them per file); standardised with the
+                training set's statistics (kept in the model), computed from the audio itself when a batch
+                does not carry them (perturbed audio, ``predict``). Not differentiable: export and
+                adversarial attacks refuse such a model.
             init_from: a pre-trained encoder file (``python -m mtl_aug pretrain``): when fitting starts, the
                 ``init_parts`` sub-modules take its weights (fine-tuning); shapes must match.
             seed: seed of the augmentation policy's generator.
@@ -180,10 +190,15 @@ class MTLAugModule(L.LightningModule):
             enc_deltas, self.front_end.out_dim - n_mels,
         )
         d = self.encoder.out_dim
+        n_func = FUNCTIONAL_DIMS[functionals] if functionals else 0
         self.emotion_head = EmotionClassifier(
             d, num_classes, lstm_hidden, lstm_layers, attn_dim, head_dropout, embed_dim,
-            class_weights if not isinstance(class_weights, str) else None, center_alpha, label_smoothing
+            class_weights if not isinstance(class_weights, str) else None, center_alpha, label_smoothing,
+            n_func, functionals_hidden,
         )
+        if functionals:  # training-set standardisation of the functionals, set when fitting starts
+            self.register_buffer("func_mean", torch.zeros(n_func))
+            self.register_buffer("func_std", torch.ones(n_func))
         self.decoder = ReconstructionDecoder(d, self.front_end.out_dim, dec_hidden, self.encoder.time_reduction) if w_recon > 0 else None
         self.aug_head = AugmentationClassifier(d, self.augment.num_types, aug_hidden, head_dropout) if w_aug > 0 else None
 
@@ -210,32 +225,58 @@ class MTLAugModule(L.LightningModule):
             raise ValueError(f"class_weights must be a list of floats or 'balanced', got {hp.class_weights!r}")
         if len(hp.class_names) < 2:
             raise ValueError("need at least 2 class_names")
+        if hp.functionals is not None and hp.functionals not in FUNCTIONAL_DIMS:
+            raise ValueError(f"functionals must be one of {sorted(FUNCTIONAL_DIMS)} or None, got {hp.functionals!r}")
         if hp.tta_crops < 1 or (hp.tta_crops > 1 and not (hp.tta_crop_seconds or 0) > 0):
             raise ValueError(f"tta_crops must be >= 1 and, above 1, needs tta_crop_seconds > 0 (got {hp.tta_crops}, "
                              f"{hp.tta_crop_seconds})")
 
     # ------------------------------------------------------------------ inference path
-    def emotion_logits(self, wave: Tensor, lengths: Tensor) -> Tensor:
+    def emotion_logits(self, wave: Tensor, lengths: Tensor, functionals: Tensor | None = None) -> Tensor:
         """front end -> encoder -> emotion head; no augmentation, differentiable w.r.t. ``wave``.
         Call ``.eval()`` first for deterministic outputs (dropout). With test-time multi-crop (outside
-        training) the logits are the log of the crops' mean probabilities."""
+        training) the logits are the log of the crops' mean probabilities. A model that fuses functionals
+        takes them from ``functionals`` (the files' own) or extracts them from ``wave``."""
         hp = self.hparams
+        side = self._side(wave, lengths, functionals)
         if hp.tta_crops > 1 and hp.tta_crop_seconds and not self.training:
             crops, crop_lengths = multi_crop(wave, lengths, int(round(hp.tta_crop_seconds * hp.sample_rate)), hp.tta_crops)
-            probs = torch.softmax(self._logits(crops, crop_lengths).float(), -1)
+            side = side.repeat_interleave(hp.tta_crops, 0) if side is not None else None
+            probs = torch.softmax(self._logits(crops, crop_lengths, side).float(), -1)
             return torch.log(probs.view(wave.size(0), hp.tta_crops, -1).mean(1).clamp(min=1e-12)).to(wave.dtype)
-        return self._logits(wave, lengths)
+        return self._logits(wave, lengths, side)
 
-    def _logits(self, wave: Tensor, lengths: Tensor) -> Tensor:
+    def _logits(self, wave: Tensor, lengths: Tensor, side: Tensor | None = None) -> Tensor:
         feats, frame_lengths = self.front_end(wave, lengths)
         z, z_lengths = self.encoder(feats, frame_lengths)
-        return self.emotion_head(z, z_lengths)[0]
+        return self.emotion_head(z, z_lengths, side)[0]
+
+    def _side(self, wave: Tensor, lengths: Tensor, functionals: Tensor | None) -> Tensor | None:
+        """Standardised functionals of the rows (None for a model that fuses none)."""
+        if not self.hparams.functionals:
+            return None
+        if functionals is None:
+            functionals = self.extract_functionals(wave, lengths)
+        z = (functionals.to(self.func_mean.dtype) - self.func_mean) / self.func_std
+        return z.clamp(-FUNC_CLIP, FUNC_CLIP)  # an outlier file must not dominate the fused layer
+
+    def extract_functionals(self, wave: Tensor, lengths: Tensor) -> Tensor:
+        """openSMILE functionals of each row's valid samples (CPU, no gradient)."""
+        from mtl_aug.data.functionals import extractor
+
+        smile = extractor(self.hparams.functionals)
+        rows = wave.detach().float().cpu().numpy()
+        out = [smile(rows[i, : int(n)], int(self.hparams.sample_rate), what=f"row {i}")
+               for i, n in enumerate(lengths.tolist())]
+        return torch.from_numpy(np.stack(out)).to(wave.device)
 
     def forward(self, wave: Tensor, lengths: Tensor) -> Tensor:
         return self.emotion_logits(wave, lengths)
 
     # ------------------------------------------------------------------ training
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.functionals:
+            self._fit_functional_stats()
         if stage == "fit" and self.hparams.init_from:
             from mtl_aug.pretrain import load_parts
 
@@ -245,13 +286,24 @@ class MTLAugModule(L.LightningModule):
             weights = balanced_class_weights(labels, len(self.hparams.class_names))
             self.emotion_head.class_weights.copy_(torch.tensor(weights))
 
+    def _fit_functional_stats(self) -> None:
+        train = self.trainer.datamodule.datasets["train"]
+        x = getattr(train, "functionals", None)
+        if x is None:
+            raise ValueError(f"the model fuses {self.hparams.functionals} functionals but the training data carry none "
+                             f"(set --data.functionals={self.hparams.functionals})")
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+        self.func_mean.copy_(x.mean(0))
+        self.func_std.copy_(x.std(0, unbiased=False).clamp(min=1e-6))
+
     def on_fit_start(self) -> None:
         if self.device.type == "cpu":
             tune_cpu_allocator()
 
     @staticmethod
-    def _merge(batch: dict) -> tuple[Tensor, Tensor, Tensor]:
-        """Labelled (+ unlabelled) rows -> one batch padded to a common T; unlabelled labels forced to -1."""
+    def _merge(batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """Labelled (+ unlabelled) rows -> one batch padded to a common T; unlabelled labels forced to -1;
+        the rows' functionals when every part carries them."""
         if "wave" in batch:
             parts = [(batch, False)]
         else:
@@ -262,7 +314,8 @@ class MTLAugModule(L.LightningModule):
         wave = torch.cat([pad_to(p["wave"], t) for p, _ in parts])
         lengths = torch.cat([p["lengths"] for p, _ in parts])
         labels = torch.cat([torch.full_like(p["lengths"], -1) if unl else p["label"] for p, unl in parts])
-        return wave, lengths, labels
+        func = torch.cat([p["functionals"] for p, _ in parts]) if all("functionals" in p for p, _ in parts) else None
+        return wave, lengths, labels, func
 
     def _soft_targets(self, labels: Tensor) -> Tensor:
         c = len(self.hparams.class_names)
@@ -270,14 +323,15 @@ class MTLAugModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
         hp = self.hparams
-        wave, lengths, labels = self._merge(batch)
-        out = self.augment(wave, lengths, self._soft_targets(labels), self.front_end)
+        wave, lengths, labels, func = self._merge(batch)
+        side = self._side(wave, lengths, func)
+        out = self.augment(wave, lengths, self._soft_targets(labels), self.front_end, side)
         z, z_lengths = self.encoder(out.feats, out.frame_lengths)
         n = wave.size(0)
 
         lab = out.targets.sum(-1) > 0
         if bool(lab.any()):
-            logits, embedding, _ = self.emotion_head(z[lab], z_lengths[lab])
+            logits, embedding, _ = self.emotion_head(z[lab], z_lengths[lab], out.extra[lab] if side is not None else None)
             em = self.emotion_head.loss(logits, embedding, out.targets[lab], labels[lab], out.mixed[lab], hp.center_lambda)
             unmixed = ~out.mixed[lab]
             if bool(unmixed.any()):  # training accuracy on rows whose label is well defined
@@ -306,7 +360,7 @@ class MTLAugModule(L.LightningModule):
 
     # ------------------------------------------------------------------ evaluation (no augmentation)
     def _eval_step(self, batch: dict, stage: str) -> tuple[Tensor, Tensor, Tensor]:
-        logits = self.emotion_logits(batch["wave"], batch["lengths"])
+        logits = self.emotion_logits(batch["wave"], batch["lengths"], batch.get("functionals"))
         labels = batch["label"]
         lab = labels >= 0
         n_lab = int(lab.sum())
@@ -348,7 +402,7 @@ class MTLAugModule(L.LightningModule):
         self._test_rows = []
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        probs = torch.softmax(self.emotion_logits(batch["wave"], batch["lengths"]).float(), -1)
+        probs = torch.softmax(self.emotion_logits(batch["wave"], batch["lengths"], batch.get("functionals")).float(), -1)
         return {"key": batch["key"], "probs": probs, "pred": probs.argmax(-1)}
 
     # ------------------------------------------------------------------ optimisation

@@ -26,6 +26,7 @@ class MTLAugCLI(LightningCLI):
         # The label set and the sample rate are properties of the data; the model follows them.
         parser.link_arguments("data.class_names", "model.class_names")
         parser.link_arguments("data.sample_rate", "model.sample_rate")
+        parser.link_arguments("data.functionals", "model.functionals")
 
 
 def make_cli(args: list[str] | None, run: bool = True) -> MTLAugCLI:

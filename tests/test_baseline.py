@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mtl_aug.baseline import svm
-from mtl_aug.baseline.functionals import FunctionalsCache, FunctionalsExtractor
+from mtl_aug.data.functionals import FunctionalsCache, FunctionalsExtractor
 from mtl_aug.baseline.run import BaselineConfig, is_baseline, parse_args
 from mtl_aug.data.audio import AudioError
 from mtl_aug.data.cache import WaveformCache

@@ -143,3 +143,49 @@ def test_swa_averages_the_end_of_epoch_weights_from_its_start_epoch():
     for k, v in model.state_dict().items():
         if "lstm" in k and v.is_floating_point():
             assert torch.allclose(v, (seen[2][k] + seen[3][k]) / 2, atol=1e-6)
+
+
+def test_mixup_mixes_side_features_with_the_rows_partner_and_lambda():
+    from mtl_aug.augment import AugmentationPolicy
+    from mtl_aug.features import LogMelFrontEnd
+
+    torch.manual_seed(0)
+    policy = AugmentationPolicy(types=["mixup"], seed=3).train()
+    wave, lengths = torch.randn(6, 8000), torch.full((6,), 8000)
+    targets = F.one_hot(torch.arange(6) % 4, 4).float()
+    extra = targets * 10 + 1  # a side vector that is a function of the row's targets
+    out = policy(wave, lengths, targets, LogMelFrontEnd(n_mels=16), extra)
+    # mixed with the same partner and lambda as the targets: the function still holds after mixing
+    assert out.mixed.all() and not torch.equal(out.extra, extra)
+    assert torch.allclose(out.extra, out.targets * 10 + 1, atol=1e-6)
+    same = AugmentationPolicy(types=["none"]).train()(wave, lengths, targets, LogMelFrontEnd(n_mels=16), extra)
+    assert torch.equal(same.extra, extra)
+
+
+def test_fusion_model_standardises_extracts_and_fuses_functionals(monkeypatch):
+    import numpy as np
+
+    from mtl_aug.module import MTLAugModule
+    from tests.test_model_module import TINY, utterances
+
+    torch.manual_seed(0)
+    model = MTLAugModule(**TINY, functionals="egemaps").eval()
+    assert model.emotion_head.side_dim == 88 and model.func_mean.shape == (88,)
+    b = utterances(3, t=8000)
+    with torch.no_grad():
+        extracted = model.extract_functionals(b["wave"], b["lengths"])
+        assert extracted.shape == (3, 88) and torch.isfinite(extracted).all()
+        # the logits from the wave equal those from the same functionals given explicitly
+        assert torch.allclose(model.emotion_logits(b["wave"], b["lengths"]),
+                              model.emotion_logits(b["wave"], b["lengths"], extracted), atol=1e-5)
+        # and they depend on the functionals
+        other = model.emotion_logits(b["wave"], b["lengths"], extracted + 5 * model.func_std)
+        assert not torch.allclose(other, model.emotion_logits(b["wave"], b["lengths"], extracted))
+    model.train()
+    batch = utterances(8) | {"functionals": torch.randn(8, 88)}
+    out = model.training_step(batch, 0)
+    out["loss"].backward()
+    assert model.emotion_head.side[1].weight.grad.abs().sum() > 0
+    from mtl_aug.inference.export import export_blockers
+
+    assert "functionals" in export_blockers(model) and export_blockers(MTLAugModule(**TINY)) == ""

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import yaml
 
-from .functionals import FEATURE_SETS, FunctionalsCache, FunctionalsExtractor
+from mtl_aug.data.functionals import FEATURE_SETS, FunctionalsCache, FunctionalsExtractor
 from .svm import KERNELS, FunctionalsSVM, group_normalize, group_stats, softmax
 
 FAMILY_KEY = "family"

@@ -95,6 +95,8 @@ class SERDataModule(L.LightningDataModule):
         eval_segment_seconds: centre crop for val/test; ``None`` = whole utterances (masked).
         balanced_sampling: draw training rows class-balanced (with replacement).
         cache_dir: decoded-waveform cache; ``None`` decodes on every run.
+        functionals: ``egemaps`` / ``compare``: every item also carries its file's openSMILE functionals
+            (cached per file under ``functionals_cache_dir``), for models that fuse them.
         seed: crops and sampling order.
     """
 
@@ -121,6 +123,8 @@ class SERDataModule(L.LightningDataModule):
         num_workers: int = 0,
         balanced_sampling: bool = False,
         cache_dir: str | None = ".cache/waveforms",
+        functionals: str | None = None,
+        functionals_cache_dir: str | None = ".cache/functionals",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -131,6 +135,13 @@ class SERDataModule(L.LightningDataModule):
     # -- setup -------------------------------------------------------------------------------------
     def _cache(self) -> WaveformCache:
         return WaveformCache(self.hparams.cache_dir, self.hparams.sample_rate)
+
+    def _functionals(self, cache: WaveformCache):
+        if not self.hparams.functionals:
+            return None
+        from .functionals import FunctionalsCache, FunctionalsExtractor
+
+        return FunctionalsCache(FunctionalsExtractor(self.hparams.functionals), cache, self.hparams.functionals_cache_dir)
 
     def _labelled(self, corpus: str, root: str | None) -> tuple[list[Item], pd.DataFrame]:
         manifest, _ = manifest_paths(corpus, self.hparams.manifest_dir)
@@ -166,6 +177,7 @@ class SERDataModule(L.LightningDataModule):
         hp = self.hparams
         sr = hp.sample_rate
         cache = self._cache()
+        func = self._functionals(cache)
         items, _ = self._labelled(hp.corpus, hp.root)
         fold = self.resolve_fold()
         parts = split_speakers(fold, items)
@@ -179,17 +191,18 @@ class SERDataModule(L.LightningDataModule):
         seg = int(hp.segment_seconds * sr) if hp.segment_seconds else None
         eval_seg = int(hp.eval_segment_seconds * sr) if hp.eval_segment_seconds else None
         self.datasets["train"] = UtteranceDataset(parts["train"], cache, seg, random_crop=True, seed=hp.seed,
-                                                  desc="train audio")
+                                                  desc="train audio", functionals=func)
         for name in ("val", "test"):
             if parts[name]:
                 by_length = sorted(parts[name], key=lambda it: it.duration)  # little padding per batch
-                self.datasets[name] = UtteranceDataset(by_length, cache, eval_seg, desc=f"{name} audio")
+                self.datasets[name] = UtteranceDataset(by_length, cache, eval_seg, desc=f"{name} audio",
+                                                       functionals=func)
         if hp.use_unlabelled:
             manifest, _ = manifest_paths(hp.unlabelled_corpus, hp.manifest_dir)
             df = read_manifest(manifest)
             u_items = unlabelled_items(df, resolve_root(hp.unlabelled_corpus, hp.unlabelled_root))
             self.datasets["unlabelled"] = UtteranceDataset(u_items, cache, seg, random_crop=True, seed=hp.seed + 1,
-                                                           desc="unlabelled audio")
+                                                           desc="unlabelled audio", functionals=func)
         log.info("fold %s: train %d (%d spk) / val %d (%s) / test %d (%s)%s; cache hits %d misses %d",
                  fold["name"], len(parts["train"]), len(self.fold_info["train"]), len(parts["val"]),
                  ",".join(self.fold_info["val"]), len(parts["test"]), ",".join(self.fold_info["test"])[:60],

@@ -35,6 +35,8 @@ def crop_bounds(length: int, segment: int | None, rng: np.random.Generator | Non
 
 class UtteranceDataset(Dataset):
     """Returns ``{"wave", "label", "key", "speaker"}``; waves are 1-D float32 tensors at the cache's rate.
+    With ``functionals`` (a :class:`~mtl_aug.data.functionals.FunctionalsCache`) items also hold
+    ``"functionals"``: the openSMILE functionals of the whole file (not of the crop), computed once per file.
 
     ``segment_samples`` crops every item (random offset when ``random_crop``, seeded by
     ``(seed, epoch, index)`` so runs repeat exactly and workers need no shared RNG state; the epoch
@@ -50,6 +52,7 @@ class UtteranceDataset(Dataset):
         seed: int = 0,
         preload: bool = True,
         desc: str = "loading audio",
+        functionals=None,
     ) -> None:
         self.items = items
         self.cache = cache
@@ -60,6 +63,10 @@ class UtteranceDataset(Dataset):
         if preload:
             # Decode once up front (progress bar on a cold cache) rather than in every worker.
             self.waves = [cache.get(it.path) for it in tqdm(items, desc=desc, leave=False, mininterval=1.0)]
+        self.functionals: np.ndarray | None = None
+        if functionals is not None:
+            self.functionals = functionals.matrix([it.path for it in items], self.waves,
+                                                  desc=f"{functionals.extractor.feature_set} {desc}")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -74,12 +81,15 @@ class UtteranceDataset(Dataset):
         wave = self.wave(index)
         rng = np.random.default_rng((self.seed, epoch, index)) if self.random_crop else None
         start, stop = crop_bounds(len(wave), self.segment, rng)
-        return {
+        row = {
             "wave": torch.from_numpy(np.ascontiguousarray(wave[start:stop])),
             "label": it.label,
             "key": it.key,
             "speaker": it.speaker,
         }
+        if self.functionals is not None:
+            row["functionals"] = torch.from_numpy(self.functionals[index])
+        return row
 
     def total_seconds(self, sample_rate: int) -> float:
         return float(sum(len(self.wave(i)) for i in range(len(self)))) / sample_rate

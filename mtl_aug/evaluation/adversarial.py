@@ -88,6 +88,9 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, group_norm):
+        if getattr(model.hparams, "functionals", None):
+            raise SystemExit(f"adversarial: {system} fuses openSMILE functionals, which have no gradient with respect "
+                             "to the waveform: an attack through the network alone would overstate its robustness")
         model.requires_grad_(False)  # gradients w.r.t. the waveform only
         # A group-normalised model keeps the statistics of the clean audio: the speaker was enrolled before
         # the attack, and the attack differentiates through the fixed normalisation.

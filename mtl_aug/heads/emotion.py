@@ -44,7 +44,12 @@ def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[floa
 
 
 class EmotionClassifier(nn.Module):
-    """``forward(Z [B, T, in_dim], lengths [B]) -> (logits [B, C], embedding [B, E], attn [B, T])``."""
+    """``forward(Z [B, T, in_dim], lengths [B]) -> (logits [B, C], embedding [B, E], attn [B, T])``.
+
+    ``side_dim`` > 0: an utterance-level side vector ``side [B, side_dim]`` (e.g. standardised openSMILE
+    functionals) goes through dropout + a ``side_hidden`` ReLU layer and joins the attention-pooled BLSTM
+    output before the embedding layer (feature-level fusion).
+    """
 
     def __init__(
         self,
@@ -58,6 +63,8 @@ class EmotionClassifier(nn.Module):
         class_weights: list[float] | None = None,
         center_alpha: float = 0.5,
         label_smoothing: float = 0.0,
+        side_dim: int = 0,
+        side_hidden: int = 64,
     ) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
@@ -65,7 +72,9 @@ class EmotionClassifier(nn.Module):
         self.label_smoothing = label_smoothing
         self.lstm = MaskedBLSTM(in_dim, lstm_hidden, lstm_layers, dropout if lstm_layers > 1 else 0.0)
         self.attention = AttentionPooling(2 * lstm_hidden, attn_dim)
-        self.embed = nn.Sequential(nn.Linear(2 * lstm_hidden, embed_dim), nn.ReLU())
+        self.side_dim = side_dim
+        self.side = nn.Sequential(nn.Dropout(dropout), nn.Linear(side_dim, side_hidden), nn.ReLU()) if side_dim else None
+        self.embed = nn.Sequential(nn.Linear(2 * lstm_hidden + (side_hidden if side_dim else 0), embed_dim), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(embed_dim, num_classes)
         self.center_loss = CenterLoss(num_classes, embed_dim, alpha=center_alpha)
@@ -74,10 +83,15 @@ class EmotionClassifier(nn.Module):
         weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("class_weights", weights)
 
-    def forward(self, z: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, z: Tensor, lengths: Tensor, side: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         lengths = lengths.clamp(min=1)
         h = self.lstm(z, lengths)
         u, alpha = self.attention(h, lengths)
+        if self.side is not None:
+            if side is None or side.shape != (z.size(0), self.side_dim):
+                raise ValueError(f"this emotion head fuses a side vector of {self.side_dim} features per row; got "
+                                 f"{None if side is None else tuple(side.shape)}")
+            u = torch.cat([u, self.side(side)], -1)
         embedding = self.embed(u)
         return self.classifier(self.dropout(embedding)), embedding, alpha
 

@@ -128,6 +128,19 @@ class ProbabilityModel(nn.Module):
         return torch.softmax(logits, dim=-1)
 
 
+def export_blockers(model: nn.Module) -> str:
+    """Why this model's inference path cannot be one exported graph ("" when it can)."""
+    hp = getattr(model, "hparams", {})
+    get = hp.get if isinstance(hp, dict) else (lambda k, d=None: getattr(hp, k, d))
+    if get("functionals"):
+        return (f"the model fuses openSMILE {get('functionals')} functionals, computed outside the network; "
+                "export covers models whose whole path is the network")
+    if (get("tta_crops") or 1) > 1:
+        return (f"the model classifies {get('tta_crops')} crops per utterance at test time; the exported graph "
+                "classifies one window (use `predict --window` for long audio)")
+    return ""
+
+
 def reference_probs(model: nn.Module, wave: Tensor, lengths: Tensor) -> Tensor:
     """The PyTorch model's probabilities (its own eval path)."""
     with torch.no_grad():
@@ -311,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(args.ckpt, "cpu")
     except (CheckpointError, RuntimeError) as err:
         print(f"export: error: {err}", file=sys.stderr)
+        return 1
+    unsupported = export_blockers(model)
+    if unsupported:
+        print(f"export: error: {args.ckpt}: {unsupported}", file=sys.stderr)
         return 1
     t0 = time.perf_counter()
     if fmt == "torchscript":

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from mtl_aug.data.cache import WaveformCache, cache_key
+from .cache import WaveformCache, cache_key
 
 FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}  # short name -> openSMILE FeatureSet
 
@@ -52,6 +52,16 @@ class FunctionalsExtractor:
         if not np.isfinite(feats).all():  # openSMILE writes NaN/inf for degenerate input (e.g. pure silence)
             feats = np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
         return feats
+
+
+_EXTRACTORS: dict[str, FunctionalsExtractor] = {}
+
+
+def extractor(feature_set: str) -> FunctionalsExtractor:
+    """One extractor per feature set and process (building an openSMILE pipeline takes a moment)."""
+    if feature_set not in _EXTRACTORS:
+        _EXTRACTORS[feature_set] = FunctionalsExtractor(feature_set)
+    return _EXTRACTORS[feature_set]
 
 
 class FunctionalsCache:
