@@ -88,3 +88,20 @@ def test_probe_detects_truncated_flac(tmp_path: Path, make_audio) -> None:
     audio_info(path)  # the FLAC header still claims the full length
     with pytest.raises(AudioError, match="truncated"):
         probe_audio(path)
+
+
+def test_resampling_keeps_the_band_and_removes_what_would_alias(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from mtl_aug.data.audio import load_audio
+
+    sr = 22050
+    t = np.arange(sr) / sr
+    for freq, keep in ((1000.0, True), (9000.0, False)):  # 9 kHz is above 16 kHz's Nyquist frequency
+        path = tmp_path / f"tone{int(freq)}.wav"
+        sf.write(path, (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr)
+        wave = load_audio(path, 16000).numpy()
+        assert abs(len(wave) - 16000) <= 1
+        rms = float(np.sqrt(np.mean(wave[1000:-1000] ** 2)))
+        assert (rms > 0.3) if keep else (rms < 0.005), (freq, rms)

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3"})
 _TAIL_FRAMES = 256  # frames decoded at the end of a file to prove it is not truncated
@@ -123,7 +122,8 @@ def probe_audio(path: str | Path) -> AudioInfo:
 def load_audio(path: str | Path, target_sr: int = 16000) -> torch.Tensor:
     """Decode a file to a float32 1-D mono tensor at ``target_sr``.
 
-    Any rate (resampled with torchaudio), any channel count (mean down-mix), any format soundfile
+    Any rate (resampled with soxr's high-quality resampler, as librosa does), any channel count (mean
+    down-mix), any format soundfile
     reads. Raises AudioError naming the path for missing, unreadable, truncated/corrupt, non-audio,
     zero-length files and for non-finite samples.
     """
@@ -139,7 +139,19 @@ def load_audio(path: str | Path, target_sr: int = 16000) -> torch.Tensor:
         raise AudioError(p, f"truncated file: header declares {info.frames} frames, decoded {data.shape[0]}")
     if not np.isfinite(data).all():
         raise AudioError(p, "non-finite samples (NaN or Inf)")
-    wave = torch.from_numpy(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]).contiguous()
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sr != target_sr:
-        wave = AF.resample(wave, orig_freq=int(sr), new_freq=int(target_sr))
-    return wave.to(torch.float32)
+        mono = resample(mono, int(sr), int(target_sr))
+    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+
+
+RESAMPLER = "soxr-hq"  # part of the waveform cache key: changing it re-decodes every cached file
+
+
+def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """soxr HQ (a steep anti-aliasing filter; librosa's default). torchaudio's default sinc resampler, with a
+    wider transition band, shifted openSMILE functionals of EMODB (22.05 kHz) enough to move an eGeMAPS SVM's
+    UAR by 2-3 points."""
+    import soxr
+
+    return soxr.resample(wave, orig_sr, target_sr, quality="HQ")

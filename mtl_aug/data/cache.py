@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import RESAMPLER, load_audio
 
 
 def cache_key(path: str | Path, sample_rate: int) -> str:
     st = os.stat(path)
-    ident = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}"
+    ident = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}|{RESAMPLER}"
     return hashlib.sha1(ident.encode()).hexdigest()
 
 
