@@ -19,8 +19,9 @@ so a run is reproducible from its seed whatever the device.
 
 from __future__ import annotations
 
+import importlib
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -194,6 +195,23 @@ class Mixup(Augmentation):
         return lam * extra + (1 - lam) * extra[partner]
 
 
+def augmentation_class(name: str) -> type[Augmentation]:
+    """A registered augmentation, or an :class:`Augmentation` subclass given by its import path."""
+    if name in AUGMENTATIONS:
+        return AUGMENTATIONS[name]
+    module, _, attr = name.rpartition(".")
+    cls = None
+    if module:
+        try:
+            cls = getattr(importlib.import_module(module), attr, None)
+        except ImportError:
+            cls = None
+    if not (isinstance(cls, type) and issubclass(cls, Augmentation)):
+        raise ValueError(f"unknown augmentation types ['{name}']; known: {sorted(AUGMENTATIONS)} or the import path "
+                         "of an Augmentation subclass")
+    return cls
+
+
 def chunk_sizes(n: int, proportions: list[float]) -> list[int]:
     """Split ``n`` rows by ``proportions`` (largest-remainder rounding, ties to the earlier type)."""
     total = float(sum(proportions))
@@ -208,11 +226,16 @@ def chunk_sizes(n: int, proportions: list[float]) -> list[int]:
 class AugmentationPolicy(nn.Module):
     """Split the batch into chunks, one per entry of ``types``, and augment each chunk.
 
-    In eval mode, or with ``types == ["none"]``, returns the clean front-end output (aug label 0).
+    In eval mode, with ``types == ["none"]`` or ``enabled=False``, returns the clean front-end output (aug
+    label 0). ``types`` entries are registered names (``none``, ``speed``, ``specaug``, ``mixup``) or the
+    import path of an :class:`Augmentation` subclass (``mypkg.reverb.Reverb``): a new augmentation is one
+    file plus its path in the YAML. Every augmentation receives the policy's settings as keywords and
+    picks what it needs; ``options`` adds settings for augmentations that need others.
     """
 
     def __init__(
         self,
+        sample_rate: int = 16000,
         types: list[str] = ["none", "speed", "specaug", "mixup"],
         proportions: list[float] | None = None,
         speed_factors: list[float] = [0.9, 1.1],
@@ -222,16 +245,22 @@ class AugmentationPolicy(nn.Module):
         n_time_masks: int = 2,
         mixup_alpha: float = 0.4,
         seed: int = 0,
-        sample_rate: int = 16000,
+        enabled: bool = True,
+        options: dict[str, Any] | None = None,
     ) -> None:
+        """``sample_rate`` comes first: the model injects its own (in a config the policy is
+        ``Callable[[int], AugmentationPolicy]``). ``enabled=False`` (STL): one chunk, no augmentation,
+        whatever ``types`` says. ``seed``: the policy's own generator (see the module docstring)."""
         super().__init__()
-        unknown = [t for t in types if t not in AUGMENTATIONS]
-        if not types or unknown:
-            raise ValueError(f"unknown augmentation types {unknown or types}; known: {sorted(AUGMENTATIONS)}")
+        if not enabled:
+            types, proportions = ["none"], None
+        if not types:
+            raise ValueError("types must name at least one augmentation (\"none\": no augmentation)")
+        classes = {t: augmentation_class(t) for t in types}
         proportions = [1.0] * len(types) if proportions is None else [float(p) for p in proportions]
         if len(proportions) != len(types) or min(proportions) < 0 or sum(proportions) <= 0:
             raise ValueError(f"proportions {proportions} must be {len(types)} non-negative numbers, not all 0")
-        self.types, self.proportions = list(types), proportions
+        self.types, self.proportions, self.enabled = list(types), proportions, enabled
         cfg = dict(
             speed_factors=speed_factors,
             sample_rate=sample_rate,
@@ -240,8 +269,9 @@ class AugmentationPolicy(nn.Module):
             n_freq_masks=n_freq_masks,
             n_time_masks=n_time_masks,
             mixup_alpha=mixup_alpha,
+            **(options or {}),
         )
-        self.augs = nn.ModuleList(AUGMENTATIONS[t](**cfg) for t in self.types)
+        self.augs = nn.ModuleList(classes[t](**cfg) for t in self.types)
         self.generator = torch.Generator()
         self.reset_generator(seed)
 
@@ -252,7 +282,7 @@ class AugmentationPolicy(nn.Module):
     def num_types(self) -> int:
         return len(self.types)
 
-    def forward(self, wave: Tensor, lengths: Tensor, targets: Tensor, front_end: nn.Module,
+    def forward(self, wave: Tensor, lengths: Tensor, targets: Tensor, front_end: Callable[[Tensor, Tensor], Any],
                 extra: Tensor | None = None) -> AugmentedBatch:
         """``extra [B, D]``: optional row-level side features; each augmentation's ``on_extra`` maps them (only
         mixup changes them), so they stay consistent with the rows' features and targets."""

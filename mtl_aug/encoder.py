@@ -141,16 +141,18 @@ class ConvEncoder(nn.Module):
     def __init__(
         self,
         n_mels: int = 64,
-        channels: list[int] = [32, 64, 64],
+        extra_dims: int = 0,
+        channels: list[int] = [16, 32, 64],
         kernel_size: int = 3,
-        time_pool: list[int] = [1, 2, 1],
+        time_pool: list[int] = [2, 2, 1],
         freq_pool: list[int] = [2, 2, 2],
         dropout: float = 0.1,
         norm: str = "group",
         out_dim: int | None = 256,
         deltas: bool = False,
-        extra_dims: int = 0,
     ) -> None:
+        """``n_mels`` and ``extra_dims`` come first: the model injects them from its front end (in a config the
+        encoder is ``Callable[[int, int], ConvEncoder]``, given by class path with the other arguments)."""
         super().__init__()
         if extra_dims < 0:
             raise ValueError(f"extra_dims must be >= 0, got {extra_dims}")

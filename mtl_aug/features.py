@@ -1,19 +1,30 @@
-"""Log-mel front end, run on the accelerator inside the step (not in the data loader).
+"""Log-mel front end, run on the accelerator inside the step (not in the data loader), and the
+speaker/corpus-level normalisation of its output.
 
 Frames are centred with *zero* (constant) padding, so frame ``t`` of a row only depends on the row's
 samples, whatever the amount of batch padding after it: features are invariant to padding.
 A row with ``L`` valid samples has ``1 + L // hop`` valid frames; the rest are set to 0.
+
+Normalisation (``LogMelFrontEnd(normalize=...)``): per utterance (the default, the model's own), per
+utterance and band, none, or per *group* of rows — ``speaker`` (``"<corpus>:<speaker>"``) or ``corpus`` —
+with statistics over each group's whole audio (:func:`group_stats`, :class:`GroupNormalization`). The data
+layer gives every row its corpus and speaker (``batch["corpus"]``, ``batch["speaker"]``); the network turns
+them into group names and normalises with the stored statistics.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torchaudio
 from torch import Tensor, nn
 
+from mtl_aug.data.dataset import group_name
 from mtl_aug.masking import lengths_to_mask
 
-NORMALIZE_MODES = ("utterance", "utterance_band", "none")
+GROUP_MODES = ("speaker", "corpus")  # statistics over each group's audio: GroupNormalization
+NORMALIZE_MODES = ("utterance", "utterance_band", "none") + GROUP_MODES
 
 
 class PowerMelSpectrogram(torchaudio.transforms.MelSpectrogram):
@@ -80,6 +91,8 @@ class LogMelFrontEnd(nn.Module):
     bands (one scalar pair per row: removes recording gain, keeps the long-term spectral envelope, an
     emotion cue — per-band normalisation flattens it); ``"utterance_band"``: per-utterance, per-mel-band
     (CMVN as in ASR). Either way the mean is 0, so a SpecAugment mask value of 0 means "average".
+    ``"speaker"`` / ``"corpus"``: no normalisation here (as ``"none"``); the network normalises the output by
+    the statistics of the row's group (:class:`GroupNormalization`).
     Log compression has a floor ``top_db`` below each row's peak, so digital silence (zero-padded
     corpora such as EMODB-2s) does not dominate the statistics.
     Differentiable w.r.t. ``wave`` (adversarial attacks go through it).
@@ -136,7 +149,7 @@ class LogMelFrontEnd(nn.Module):
         mask = lengths_to_mask(frame_lengths, feats.size(1)).unsqueeze(-1).to(feats.dtype)
         peak = (feats * mask + (mask - 1.0) * 1e4).amax(dim=(1, 2), keepdim=True)
         feats = torch.maximum(feats, peak - self.floor)
-        if self.normalize != "none":
+        if self.normalize == "utterance" or self.normalize == "utterance_band":
             n = mask.sum(1, keepdim=True).clamp(min=1.0)
             mean = (feats * mask).sum(1, keepdim=True) / n  # [B, 1, n_mels]
             sq = (feats * feats * mask).sum(1, keepdim=True) / n
@@ -149,3 +162,68 @@ class LogMelFrontEnd(nn.Module):
             tracks = self.prosody(wave, frame_lengths)[:, : feats.size(1)]
             feats = torch.cat([feats, tracks], -1)
         return feats, frame_lengths
+
+
+@torch.no_grad()
+def group_stats(front_end: nn.Module, waves: Sequence[Tensor], groups: Sequence[str], batch_size: int = 16,
+                eps: float = 1e-5) -> dict[str, tuple[Tensor, Tensor]]:
+    """Mean and std per feature column over every valid frame of each group's utterances.
+
+    ``front_end`` must not normalise by itself (``normalize`` "none", "speaker" or "corpus")."""
+    sums: dict[str, list] = {}
+    for start in range(0, len(waves), batch_size):
+        chunk = waves[start:start + batch_size]
+        lengths = torch.tensor([w.numel() for w in chunk])
+        wave = torch.zeros(len(chunk), int(lengths.max()))
+        for i, w in enumerate(chunk):
+            wave[i, : w.numel()] = w
+        feats, fl = front_end(wave, lengths)
+        for i, g in enumerate(groups[start:start + batch_size]):
+            f = feats[i, : int(fl[i])].double()
+            s, s2, n = sums.get(g, (0.0, 0.0, 0))
+            sums[g] = [s + f.sum(0), s2 + (f ** 2).sum(0), n + f.size(0)]
+    stats = {}
+    for g, (s, s2, n) in sums.items():
+        mean = s / n
+        var = (s2 / n - mean ** 2).clamp(min=0)
+        stats[g] = (mean.float(), torch.sqrt(var + eps).float())
+    return stats
+
+
+class GroupNormalization(nn.Module):
+    """Per-row normalisation of front-end features by the statistics of the row's group (speaker or corpus):
+    ``(feats - mean[g]) / std[g]`` per column, padding kept at 0. The statistics (``stats``: group name ->
+    (mean, std)) are not a buffer (one entry per group seen): checkpoints carry them under ``speaker_norm``."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        if mode not in GROUP_MODES:
+            raise ValueError(f"mode must be one of {GROUP_MODES}, got {mode!r}")
+        self.mode = mode
+        self.stats: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def names(self, corpora: Sequence[str], speakers: Sequence[str]) -> list[str]:
+        return [group_name(self.mode, str(c), str(s)) for c, s in zip(corpora, speakers)]
+
+    def fit(self, front_end: nn.Module, waves: Sequence[Tensor], groups: Sequence[str]) -> None:
+        """Statistics of every group in ``groups`` over its waves (added to, or replacing, the stored ones)."""
+        self.stats.update(group_stats(front_end, waves, groups))
+
+    def forward(self, feats: Tensor, frame_lengths: Tensor, groups: Sequence[str] | None) -> Tensor:
+        if groups is None or len(groups) != feats.size(0):
+            raise RuntimeError(f"{self.mode}-level normalisation: {None if groups is None else len(groups)} row "
+                               f"group(s) for a batch of {feats.size(0)} rows")
+        missing = sorted({g for g in groups if g not in self.stats})
+        if missing:
+            raise KeyError(f"{self.mode}-level normalisation has no statistics for {missing[:3]}")
+        mean = torch.stack([self.stats[g][0] for g in groups]).to(feats).unsqueeze(1)
+        std = torch.stack([self.stats[g][1] for g in groups]).to(feats).unsqueeze(1)
+        mask = (torch.arange(feats.size(1), device=feats.device).unsqueeze(0) < frame_lengths.unsqueeze(1))
+        return (feats - mean) / std * mask.unsqueeze(-1).to(feats.dtype)
+
+    def state(self) -> dict:
+        """The checkpoint entry (``checkpoint["speaker_norm"]``)."""
+        return {"mode": self.mode, "stats": {g: [m.tolist(), s.tolist()] for g, (m, s) in self.stats.items()}}
+
+    def load(self, state: dict) -> None:
+        self.stats = {g: (torch.tensor(m), torch.tensor(s)) for g, (m, s) in state["stats"].items()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
@@ -61,6 +62,44 @@ def emotion_metrics(num_classes: int, prefix: str = "") -> MetricCollection:
 def confusion_matrix_metric(num_classes: int) -> MulticlassConfusionMatrix:
     """Un-normalised counts ``cm[true, pred]``."""
     return MulticlassConfusionMatrix(num_classes=num_classes)
+
+
+# -- metrics of one confusion matrix (numpy in, floats out): the evaluation reports and the baselines use these
+def confusion_from_labels(labels: Sequence[int], preds: Sequence[int], n_classes: int) -> np.ndarray:
+    """Rows = true class, columns = predicted class (counts)."""
+    conf = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for t, p in zip(labels, preds):
+        conf[int(t), int(p)] += 1
+    return conf
+
+
+def uar(confusion) -> float:
+    """Unweighted average recall of a confusion matrix (classes with no true example are skipped)."""
+    return float(uar_from_confusion(torch.as_tensor(np.asarray(confusion, dtype=np.float64))))
+
+
+def wa(confusion) -> float:
+    """Weighted accuracy = overall accuracy."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    total = conf.sum()
+    return float(np.trace(conf) / total) if total else float("nan")
+
+
+def macro_f1(confusion) -> float:
+    """Mean over classes with support of F1 = 2PR/(P+R) (0 when P+R = 0), as sklearn ``f1_score(average="macro")``
+    restricted to the classes present in the labels or the predictions."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(conf)
+    support, predicted = conf.sum(1), conf.sum(0)
+    present = (support > 0) | (predicted > 0)
+    if not present.any():
+        return float("nan")
+    f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1e-12), 0.0)
+    return float(f1[present].mean())
+
+
+def metrics_from_confusion(confusion) -> dict[str, float]:
+    return {"uar": uar(confusion), "wa": wa(confusion), "f1": macro_f1(confusion)}
 
 
 def aggregate_runs(values: Sequence[float]) -> tuple[float, float]:

@@ -15,18 +15,26 @@ from pathlib import Path
 from lightning.pytorch.cli import LightningCLI
 
 from mtl_aug.data.datamodule import SERDataModule
-from mtl_aug.module import MTLAugModule
-from mtl_aug.reporting import confusion_table
+from mtl_aug.recipes import translate_args
+from mtl_aug.tables import confusion_table
+from mtl_aug.tasks import MTLAugModule
 
 log = logging.getLogger(__name__)
 
 
 class MTLAugCLI(LightningCLI):
+    """LightningCLI whose model follows the data's label set, sample rate and functionals, and which reads the
+    flat ``model.*`` keys of older configs and flags as the nested keys they stand for (``recipes.translate_args``)."""
+
+    LINKS = ("class_names", "sample_rate", "functionals")
+
     def add_arguments_to_parser(self, parser) -> None:
         # The label set and the sample rate are properties of the data; the model follows them.
-        parser.link_arguments("data.class_names", "model.class_names")
-        parser.link_arguments("data.sample_rate", "model.sample_rate")
-        parser.link_arguments("data.functionals", "model.functionals")
+        for key in self.LINKS:
+            parser.link_arguments(f"data.{key}", f"model.{key}")
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, translate_args(args) if isinstance(args, (list, tuple)) else args)
 
 
 def make_cli(args: list[str] | None, run: bool = True) -> MTLAugCLI:

@@ -14,7 +14,8 @@ N_MELS = 32
 
 
 def small_encoder(norm: str = "layer", dropout: float = 0.1) -> ConvEncoder:
-    return ConvEncoder(N_MELS, [8, 16], 3, [1, 2], [2, 2], dropout, norm, out_dim=24)
+    return ConvEncoder(N_MELS, channels=[8, 16], kernel_size=3, time_pool=[1, 2], freq_pool=[2, 2], dropout=dropout,
+                       norm=norm, out_dim=24)
 
 
 def small_head() -> EmotionClassifier:
@@ -37,7 +38,8 @@ def test_encoder_shapes_and_zero_padding():
     assert enc.time_reduction == 2 and enc.out_dim == 24
     assert z.shape == (3, 21, 24) and torch.equal(zl, torch.tensor([21, 15, 4]))
     assert torch.all(z[1, 15:] == 0) and torch.all(z[2, 4:] == 0)
-    assert ConvEncoder(N_MELS, [8, 16], 3, [1, 2], [2, 2], out_dim=None).out_dim == 16 * (N_MELS // 4)
+    assert ConvEncoder(N_MELS, channels=[8, 16], kernel_size=3, time_pool=[1, 2], freq_pool=[2, 2],
+                       out_dim=None).out_dim == 16 * (N_MELS // 4)
 
 
 @pytest.mark.parametrize("norm", ["layer", "batch"])

@@ -22,13 +22,13 @@ from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
-import yaml
 
 from mtl_aug.data.functionals import FEATURE_SETS, FunctionalsCache, FunctionalsExtractor
+from mtl_aug.io import atomic_write_bytes
+from mtl_aug.metrics import confusion_from_labels, metrics_from_confusion
+from mtl_aug.recipes import BASELINE_FAMILY as FAMILY, FAMILY_KEY
 from .svm import KERNELS, FunctionalsSVM, group_normalize, group_stats, softmax
 
-FAMILY_KEY = "family"
-FAMILY = "baseline"
 MODEL_FILE = "model.pkl"
 FORMAT = 1
 NORMALIZE = ("utterance", "speaker", "corpus")
@@ -72,29 +72,6 @@ class BaselineConfig:
 
 
 # -- arguments -----------------------------------------------------------------------------------------
-def config_files(args: Sequence[str]) -> list[str]:
-    files, args = [], list(args)
-    for i, a in enumerate(args):
-        if a in ("--config", "-c") and i + 1 < len(args):
-            files.append(args[i + 1])
-        elif a.startswith("--config="):
-            files.append(a.split("=", 1)[1])
-    return files
-
-
-def declared_family(path: str | Path) -> str | None:
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    return data.get(FAMILY_KEY) if isinstance(data, dict) else None
-
-
-def is_baseline(args: Sequence[str]) -> bool:
-    """Whether a run's args compose a baseline system (a ``--config`` YAML declaring ``family: baseline``)."""
-    return any(declared_family(f) == FAMILY for f in config_files(args))
-
-
 def parser():
     from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -129,7 +106,6 @@ def split_groups(items, corpus: str, mode: str) -> list[str]:
 def train_and_test(args: Sequence[str], run_dir: Path, progress: bool = True) -> dict:
     """Fit on the fold's training speakers, predict its test set; the result dict of a neural run's format."""
     from mtl_aug.data.datamodule import SERDataModule
-    from mtl_aug.evaluation import aggregate
 
     data, cfg, seed = parse_args(args)
     dm = SERDataModule(**(data | {"use_unlabelled": False}))
@@ -169,8 +145,8 @@ def train_and_test(args: Sequence[str], run_dir: Path, progress: bool = True) ->
         scores = model.decision_scores(feats["test"])
         probs, pred = softmax(scores), np.argmax(scores, 1)
         labels = [it.label for it in items["test"]]
-        conf = aggregate.confusion_from_labels(labels, pred, len(class_names))
-        result.update(aggregate.metrics_from_confusion(conf))
+        conf = confusion_from_labels(labels, pred, len(class_names))
+        result.update(metrics_from_confusion(conf))
         result["confusion"] = conf.tolist()
         result["predictions"] = sorted(
             ({"key": it.key, "speaker": it.speaker, "label": int(it.label), "pred": int(p), "probs": pr.tolist()}
@@ -186,8 +162,6 @@ class ModelFileError(RuntimeError):
 
 
 def save(path: Path, model: FunctionalsSVM, cfg: BaselineConfig, data: dict, class_names: list[str]) -> Path:
-    from mtl_aug.evaluation.runs import atomic_write_bytes
-
     blob = pickle.dumps({"mtl_aug_baseline_format": FORMAT, "model": model, "config": vars(cfg), "data": data,
                          "class_names": class_names})
     return atomic_write_bytes(path, blob)
@@ -237,7 +211,7 @@ class BaselineModel:
 
 
 def load(path: str | Path):
-    """``(BaselineModel, SERDataModule set up for testing, None)``, like ``runs.load_run_checkpoint``."""
+    """``(BaselineModel, SERDataModule set up for testing, None)``, like ``checkpoints.load_for_evaluation``."""
     from mtl_aug.data.datamodule import SERDataModule
 
     p = Path(path)

@@ -16,6 +16,7 @@ def collate_utterances(rows: list[dict]) -> dict:
         "label": torch.tensor([r["label"] for r in rows], dtype=torch.long),
         "key": [r["key"] for r in rows],
         "speaker": [r["speaker"] for r in rows],
+        "corpus": [r.get("corpus", "") for r in rows],
     }
     if "functionals" in rows[0]:
         batch["functionals"] = torch.stack([r["functionals"] for r in rows]).float()

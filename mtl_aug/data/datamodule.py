@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from .cache import WaveformCache
 from .collate import collate_utterances
-from .dataset import Item, UtteranceDataset
+from .dataset import Item, UtteranceDataset, group_name
 from .folds import get_fold, read_folds
 from .manifest import FOUR_CLASSES, read_manifest
 from .roots import resolve_root
@@ -42,7 +42,7 @@ def manifest_paths(corpus: str, manifest_dir: str | Path) -> tuple[Path, Path]:
 
 
 def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_column: str,
-                   label_map: dict[str, str] | None = None) -> list[Item]:
+                   label_map: dict[str, str] | None = None, corpus: str = "") -> list[Item]:
     """Rows whose ``label_column`` value, after ``label_map`` (e.g. ``{"calm": "neutral"}``), is one of
     ``class_names``; the others are outside the label set."""
     index = {c: i for i, c in enumerate(class_names)}
@@ -55,13 +55,14 @@ def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_c
     labels = df[label_column].astype(str).map(lambda v: label_map.get(v, v))
     keep = labels.isin(index)
     return [
-        Item(r.key, root / r.path, index[label], str(r.speaker), float(r.duration))
+        Item(r.key, root / r.path, index[label], str(r.speaker), float(r.duration), corpus)
         for r, label in zip(df[keep].itertuples(index=False), labels[keep])
     ]
 
 
-def unlabelled_items(df: pd.DataFrame, root: Path) -> list[Item]:
-    return [Item(r.key, root / r.path, -1, str(r.speaker), float(r.duration)) for r in df.itertuples(index=False)]
+def unlabelled_items(df: pd.DataFrame, root: Path, corpus: str = "") -> list[Item]:
+    return [Item(r.key, root / r.path, -1, str(r.speaker), float(r.duration), corpus)
+            for r in df.itertuples(index=False)]
 
 
 def split_speakers(fold: dict, items: list[Item]) -> dict[str, list[Item]]:
@@ -147,7 +148,7 @@ class SERDataModule(L.LightningDataModule):
         manifest, _ = manifest_paths(corpus, self.hparams.manifest_dir)
         df = read_manifest(manifest)
         items = labelled_items(df, resolve_root(corpus, root), list(self.hparams.class_names), self.hparams.label_column,
-                               self.hparams.label_map)
+                               self.hparams.label_map, corpus)
         if not items:
             raise ValueError(
                 f"corpus '{corpus}': no row of {manifest} has {self.hparams.label_column} in {list(self.hparams.class_names)}"
@@ -200,7 +201,7 @@ class SERDataModule(L.LightningDataModule):
         if hp.use_unlabelled:
             manifest, _ = manifest_paths(hp.unlabelled_corpus, hp.manifest_dir)
             df = read_manifest(manifest)
-            u_items = unlabelled_items(df, resolve_root(hp.unlabelled_corpus, hp.unlabelled_root))
+            u_items = unlabelled_items(df, resolve_root(hp.unlabelled_corpus, hp.unlabelled_root), hp.unlabelled_corpus)
             self.datasets["unlabelled"] = UtteranceDataset(u_items, cache, seg, random_crop=True, seed=hp.seed + 1,
                                                            desc="unlabelled audio", functionals=func)
         log.info("fold %s: train %d (%d spk) / val %d (%s) / test %d (%s)%s; cache hits %d misses %d",
@@ -208,6 +209,17 @@ class SERDataModule(L.LightningDataModule):
                  ",".join(self.fold_info["val"]), len(parts["test"]), ",".join(self.fold_info["test"])[:60],
                  f"; unlabelled {len(self.datasets['unlabelled'])}" if hp.use_unlabelled else "",
                  cache.hits, cache.misses)
+
+    def normalization_audio(self, mode: str) -> tuple[list[torch.Tensor], list[str]]:
+        """Every utterance of every split (training, validation, test, unlabelled) with its normalisation group
+        (:func:`~mtl_aug.data.dataset.group_name`: speaker or corpus): the statistics of speaker/corpus-level
+        normalisation use each group's whole audio — the test speakers' too, never their labels."""
+        waves, groups = [], []
+        for ds in self.datasets.values():
+            for i, it in enumerate(ds.items):
+                waves.append(torch.as_tensor(ds.wave(i)))
+                groups.append(group_name(mode, it.corpus, it.speaker))
+        return waves, groups
 
     # -- loaders -----------------------------------------------------------------------------------
     def _loader(self, dataset: UtteranceDataset, batch_size: int, sampler=None) -> DataLoader:

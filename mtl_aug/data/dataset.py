@@ -20,6 +20,12 @@ class Item:
     label: int  # class index, -1 for unlabelled rows
     speaker: str
     duration: float = 0.0  # seconds, from the manifest (sorting eval batches by length)
+    corpus: str = ""  # registry name of the item's corpus (with the speaker: its normalisation group)
+
+
+def group_name(mode: str, corpus: str, speaker: str) -> str:
+    """The normalisation group of an utterance: ``"<corpus>:<speaker>"`` (``mode="speaker"``) or ``"<corpus>"``."""
+    return f"{corpus}:{speaker}" if mode == "speaker" else corpus
 
 
 def crop_bounds(length: int, segment: int | None, rng: np.random.Generator | None) -> tuple[int, int]:
@@ -34,7 +40,7 @@ def crop_bounds(length: int, segment: int | None, rng: np.random.Generator | Non
 
 
 class UtteranceDataset(Dataset):
-    """Returns ``{"wave", "label", "key", "speaker"}``; waves are 1-D float32 tensors at the cache's rate.
+    """Returns ``{"wave", "label", "key", "speaker", "corpus"}``; waves are 1-D float32 tensors at the cache's rate.
     With ``functionals`` (a :class:`~mtl_aug.data.functionals.FunctionalsCache`) items also hold
     ``"functionals"``: the openSMILE functionals of the whole file (not of the crop), computed once per file.
 
@@ -86,6 +92,7 @@ class UtteranceDataset(Dataset):
             "label": it.label,
             "key": it.key,
             "speaker": it.speaker,
+            "corpus": it.corpus,
         }
         if self.functionals is not None:
             row["functionals"] = torch.from_numpy(self.functionals[index])

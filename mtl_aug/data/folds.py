@@ -1,4 +1,5 @@
-"""Speaker-independent folds (see docs/protocols.md): LOSO and speaker-grouped k-fold.
+"""Speaker-independent folds (see docs/protocols.md): LOSO and speaker-grouped k-fold, and the one reader of
+fold files (:func:`read_folds`, :func:`corpus_folds`, :func:`fold_names`).
 
 A fold is ``{"name", "train", "val", "test"}`` with lists of speaker ids. Folds are pure data,
 written to ``data_manifests/<corpus>/folds.json`` and checked by :func:`check_folds` so that no
@@ -142,6 +143,34 @@ def read_folds(path: str | Path) -> dict:
         raise ValueError(f"{path}: not a folds file, missing {sorted(missing)}")
     doc.setdefault("label_column", "label")
     return doc
+
+
+FOLDS_FILE = "folds.json"
+
+
+def folds_path(corpus: str, manifest_dir: str | Path = "data_manifests") -> Path:
+    """Where a prepared corpus's fold file is: ``<manifest_dir>/<corpus>/folds.json``."""
+    return Path(manifest_dir) / corpus / FOLDS_FILE
+
+
+def corpus_folds(corpus: str, manifest_dir: str | Path = "data_manifests") -> dict | None:
+    """The fold document of a prepared corpus (:func:`read_folds`), or None when the corpus is not prepared."""
+    path = folds_path(corpus, manifest_dir)
+    return read_folds(path) if path.exists() else None
+
+
+def fold_names(corpus: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
+    """The fold names of a prepared corpus, in file order; FileNotFoundError naming the command that makes them."""
+    doc = corpus_folds(corpus, manifest_dir)
+    if doc is None:
+        raise FileNotFoundError(f"no folds for corpus '{corpus}' at {folds_path(corpus, manifest_dir)}: run "
+                                f"`python -m mtl_aug prepare {corpus}` first")
+    return [str(f["name"]) for f in doc["folds"]]
+
+
+def protocol_kind(doc: dict) -> str:
+    """``LOSO`` when every fold tests one speaker, else ``speaker-grouped k-fold``."""
+    return "LOSO" if all(len(f["test"]) == 1 for f in doc["folds"]) else "speaker-grouped k-fold"
 
 
 class UnknownFoldError(KeyError):

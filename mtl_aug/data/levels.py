@@ -72,7 +72,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from mtl_aug.evaluation import runs, tables
+    from mtl_aug import tables
+    from mtl_aug.io import atomic_write_text
+    from mtl_aug.provenance import provenance
 
     a = parser().parse_args(argv)
     md = ["## Recording levels per label", "",
@@ -85,8 +87,8 @@ def main(argv: list[str]) -> int:
         print(f"{corpus}\n{table}\n")
         md += [f"### {corpus}", "", table, ""]
     if a.out:
-        meta = runs.provenance("levels", argv)
+        meta = provenance("levels", argv)
         md += [tables.provenance(meta), ""]
-        runs.atomic_write_text(a.out, "\n".join(md))
+        atomic_write_text(a.out, "\n".join(md))
         print(f"-> {a.out}")
     return 0

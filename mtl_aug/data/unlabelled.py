@@ -68,7 +68,7 @@ class UnlabelledDataModule(L.LightningDataModule):
         items = []
         for corpus in hp.corpora:
             manifest, _ = manifest_paths(corpus, hp.manifest_dir)
-            rows = unlabelled_items(read_manifest(manifest), resolve_root(corpus, roots.get(corpus)))
+            rows = unlabelled_items(read_manifest(manifest), resolve_root(corpus, roots.get(corpus)), corpus)
             kept = [it for it in rows if it.speaker not in exclude.get(corpus, set())]
             self.pool_info[corpus] = {"rows": len(rows), "used": len(kept),
                                       "excluded_speakers": sorted(exclude.get(corpus, set()))}

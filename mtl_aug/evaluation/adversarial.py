@@ -22,9 +22,14 @@ import zlib
 from pathlib import Path
 from typing import Sequence
 
-from . import aggregate, attacks, plots, robustness, runs, tables
-from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, dry_run_eval, evaluate_checkpoints,
-                         protocol_line, seeds_label, system_report)
+from mtl_aug import tables
+from mtl_aug.io import atomic_write_text
+from mtl_aug.provenance import provenance
+from mtl_aug.recipes import BASELINE_SYSTEMS
+
+from . import aggregate, attacks, plots, robustness, runs, shell
+from .robustness import RobustnessSetting, checkpoint_runs, dry_run_eval, evaluate_checkpoints, predict_test
+from .robustness_tables import CLEAN, by_protocol, collect, protocol_line, seeds_label, system_report
 
 
 def condition(attack: str, snr: float) -> str:
@@ -36,7 +41,12 @@ def conditions_for(attack_names: Sequence[str], snrs: Sequence[float]) -> list[s
 
 
 def attack_batch(model, batch: dict, attack: str, snr: float, pgd_steps: int):
-    forward = model.emotion_logits
+    net = model.network  # the one forward path (a group-normalised network keeps its groups' statistics fixed)
+    groups = net.groups(batch)
+
+    def forward(wave, lengths):
+        return net(wave, lengths, groups=groups)
+
     labels = batch["label"]
     if attack == "fgsm":
         return attacks.fgsm(forward, batch["wave"], batch["lengths"], labels, snr)
@@ -57,7 +67,7 @@ def write_combined(results_dir: Path, attack_names: Sequence[str], snrs: Sequenc
                 for system, s in group.items() for a in attack_names]
         md += [protocol_line(protocol, "Perturbation size as SNR relative to each utterance (higher dB = weaker "
                                        "attack)."), "", tables.markdown_table(header, rows), ""]
-    runs.atomic_write_text(Path(results_dir) / "adversarial.md", "\n".join(md))
+    atomic_write_text(Path(results_dir) / "adversarial.md", "\n".join(md))
     xs = [CLEAN] + [f"{s:g} dB" for s in snrs]
     series = {}
     for system, s in summaries.items():
@@ -78,7 +88,7 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
                     meta: dict | None = None, dry_run: bool = False, normalize: str = "utterance") -> dict:
     from .cv import protocol_name
 
-    if system in runs.BASELINE_SYSTEMS:
+    if system in BASELINE_SYSTEMS:
         raise SystemExit(f"adversarial: {system} is an openSMILE + SVM baseline, which has no gradient with respect "
                          "to the waveform to attack through; adversarial evaluates the neural systems only")
     src = checkpoint_runs(corpus, system, seeds, folds, results_dir, max_epochs, extra, manifest_dir, normalize)
@@ -88,25 +98,26 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, group_norm):
-        if getattr(model.hparams, "functionals", None):
+        if getattr(getattr(model, "network", None), "functionals", None):
             raise SystemExit(f"adversarial: {system} fuses openSMILE functionals, which have no gradient with respect "
                              "to the waveform: an attack through the network alone would overstate its robustness")
         model.requires_grad_(False)  # gradients w.r.t. the waveform only
         # A group-normalised model keeps the statistics of the clean audio: the speaker was enrolled before
         # the attack, and the attack differentiates through the fixed normalisation.
-        before = group_norm.install if group_norm is not None else None
-        out = {CLEAN: runs.predict_test(model, dm, before=before)}
+        if group_norm is not None:
+            group_norm.use(None)
+        out = {CLEAN: predict_test(model, dm)}
         for a in attack_names:
             for snr in snrs:
-                out[condition(a, snr)] = runs.predict_test(
-                    model, dm, lambda b, a=a, s=snr: attack_batch(model, b, a, s, pgd_steps), before=before)
+                out[condition(a, snr)] = predict_test(
+                    model, dm, lambda b, a=a, s=snr: attack_batch(model, b, a, s, pgd_steps))
         return out
 
     out = src.system_dir / "adversarial"
     settings = {"attacks": list(attack_names), "snrs": list(snrs), "pgd_steps": pgd_steps}
     results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"adversarial {corpus}/{label}", force,
                                    {"pgd_steps": pgd_steps})
-    meta = meta or runs.provenance("adversarial", ["--corpus", corpus, "--system", system])
+    meta = meta or provenance("adversarial", ["--corpus", corpus, "--system", system])
     protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
                 "(L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")
     if normalize != "utterance":
@@ -117,22 +128,29 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     return summary | {"system": label, "results_dir": str(src.results_dir)}
 
 
-def parser() -> argparse.ArgumentParser:
-    p = robustness.parser("python -m mtl_aug adversarial", __doc__, "40,30,20", "perturbation SNRs in dB")
-    p.add_argument("--attacks", default="fgsm,pgd")
-    p.add_argument("--pgd-steps", type=int, default=10)
-    return p
+class Adversarial(RobustnessSetting):
+    name, doc = "adversarial", __doc__
+    snrs, snrs_help = "40,30,20", "perturbation SNRs in dB"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        super().add_arguments(p)
+        p.add_argument("--attacks", default="fgsm,pgd")
+        p.add_argument("--pgd-steps", type=int, default=10)
+
+    def check(self, a: argparse.Namespace) -> None:
+        a.attack_names = [n.strip().lower() for n in a.attacks.split(",") if n.strip()]
+        unknown = [n for n in a.attack_names if n not in attacks.ATTACKS]
+        if unknown:
+            raise SystemExit(f"unknown attacks {unknown}; one of {sorted(attacks.ATTACKS)}")
+
+    def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
+        return run_adversarial(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, robustness.parse_snrs(a.snrs),
+                               a.attack_names, a.pgd_steps, a.results_dir, a.max_epochs, extra, a.manifest_dir,
+                               a.force, meta, a.dry_run, a.normalize)
+
+
+SETTING = Adversarial()
 
 
 def main(argv: list[str]) -> int:
-    own, extra = runs.split_extra(argv)
-    a = parser().parse_args(own)
-    meta = runs.provenance("adversarial", argv)
-    snrs = robustness.parse_snrs(a.snrs)
-    names = [n.strip().lower() for n in a.attacks.split(",") if n.strip()]
-    unknown = [n for n in names if n not in attacks.ATTACKS]
-    if unknown:
-        raise SystemExit(f"unknown attacks {unknown}; one of {sorted(attacks.ATTACKS)}")
-    return robustness.run_systems(a, "adversarial", lambda system: run_adversarial(
-        a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, names, a.pgd_steps, a.results_dir, a.max_epochs,
-        extra, a.manifest_dir, a.force, meta, a.dry_run, a.normalize))
+    return shell.main(SETTING, argv)

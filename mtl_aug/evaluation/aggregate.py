@@ -17,59 +17,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-try:  # the project's single definition of UAR (mtl_aug/metrics.py)
-    from mtl_aug.metrics import uar_from_confusion as _project_uar
-except ImportError:  # pragma: no cover - before the metrics module exists
-    _project_uar = None
+from mtl_aug.metrics import confusion_from_labels, macro_f1, metrics_from_confusion, uar, wa  # noqa: F401 (the one definition)
 
 METRICS = ("uar", "wa", "f1")
-
-
-# -- one confusion matrix ------------------------------------------------------------------------------
-def confusion_from_labels(labels: Sequence[int], preds: Sequence[int], n_classes: int) -> np.ndarray:
-    """Rows = true class, columns = predicted class (counts)."""
-    conf = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for t, p in zip(labels, preds):
-        conf[int(t), int(p)] += 1
-    return conf
-
-
-def uar(confusion) -> float:
-    """Unweighted average recall of a confusion matrix (classes with no true example are skipped)."""
-    conf = np.asarray(confusion, dtype=np.float64)
-    if _project_uar is not None:
-        import torch
-
-        return float(_project_uar(torch.as_tensor(conf)))
-    support = conf.sum(1)
-    present = support > 0
-    if not present.any():
-        return float("nan")
-    return float((np.diag(conf)[present] / support[present]).mean())
-
-
-def wa(confusion) -> float:
-    """Weighted accuracy = overall accuracy."""
-    conf = np.asarray(confusion, dtype=np.float64)
-    total = conf.sum()
-    return float(np.trace(conf) / total) if total else float("nan")
-
-
-def macro_f1(confusion) -> float:
-    """Mean over classes with support of F1 = 2PR/(P+R) (0 when P+R = 0), as sklearn ``f1_score(average="macro")``
-    restricted to the classes present in the labels or the predictions."""
-    conf = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(conf)
-    support, predicted = conf.sum(1), conf.sum(0)
-    present = (support > 0) | (predicted > 0)
-    if not present.any():
-        return float("nan")
-    f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1e-12), 0.0)
-    return float(f1[present].mean())
-
-
-def metrics_from_confusion(confusion) -> dict[str, float]:
-    return {"uar": uar(confusion), "wa": wa(confusion), "f1": macro_f1(confusion)}
 
 
 # -- over seeds ----------------------------------------------------------------------------------------

@@ -21,7 +21,12 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from . import aggregate, runs, tables
+from mtl_aug import tables
+from mtl_aug.io import atomic_write_text, read_json
+from mtl_aug.provenance import provenance
+from mtl_aug.recipes import SYSTEMS
+
+from . import aggregate, runs, shell
 from .cv import run_line, write_report
 
 ALL = "all"
@@ -46,7 +51,7 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
         runs.dry_run(run_list, out, force)
         return {}
     results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force, jobs=jobs)
-    meta = meta or runs.provenance("cross", ["--train", train, "--test", test, "--system", system])
+    meta = meta or provenance("cross", ["--train", train, "--test", test, "--system", system])
     protocol = (f"cross-corpus {train} → {test}: trained on all {train} speakers but the validation speaker(s) of its "
                 f"first fold, tested on every 4-class utterance of {test}; {normalize}-level feature normalisation")
     summary = write_report(out, results, meta | {"normalize": normalize, "train": train, "test": test},
@@ -59,10 +64,10 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
 def write_combined(pair_dir: Path, train: str, test: str) -> Path | None:
     """``<pair_dir>.md``: one row per system (and normalisation) run for this corpus pair."""
     rows = []
-    order = {name: i for i, name in enumerate(runs.SYSTEMS)}
+    order = {name: i for i, name in enumerate(SYSTEMS)}
     found = sorted(Path(pair_dir).glob("*/summary.json"), key=lambda p: (order.get(p.parent.name, 99), p.parent.name))
     for path in found:
-        s = runs.read_json(path)
+        s = read_json(path)
         if not s:
             continue
         rows.append([path.parent.name, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
@@ -73,30 +78,30 @@ def write_combined(pair_dir: Path, train: str, test: str) -> Path | None:
           f"Protocol: train on all {train} speakers (validation speaker(s) of its first fold held out), test on "
           f"every 4-class utterance of {test}. Values in %, mean ± std over seeds.", "",
           tables.markdown_table(["system", "normalisation", "UAR", "WA", "macro-F1", "seeds"], rows), ""]
-    return runs.atomic_write_text(Path(str(pair_dir) + ".md"), "\n".join(md))
+    return atomic_write_text(Path(str(pair_dir) + ".md"), "\n".join(md))
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mtl_aug cross", description=__doc__.split("\n")[0],
-                                epilog="Flags after -- go to LightningCLI unchanged.")
-    p.add_argument("--train", required=True, help="training corpus (all its speakers)")
-    p.add_argument("--test", required=True, help="test corpus (all its labelled utterances)")
-    p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
-    p.add_argument("--out", default=None)
-    runs.add_jobs_argument(p, "seeds")
-    runs.add_common_arguments(p)
-    return p
+class CrossCorpus(shell.Setting):
+    name, doc, jobs_unit = "cross", __doc__, "seeds"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--train", required=True, help="training corpus (all its speakers)")
+        p.add_argument("--test", required=True, help="test corpus (all its labelled utterances)")
+        p.add_argument("--system", required=True, help=f"one of {', '.join(SYSTEMS)}")
+        p.add_argument("--out", default=None)
+
+    def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
+        return run_cross(a.train, a.test, system, runs.parse_seeds(a.seeds), a.out, a.normalize, a.max_epochs, extra,
+                         a.manifest_dir, a.force, meta, a.dry_run, shell.jobs(a))
+
+    def line(self, a: argparse.Namespace, s: dict) -> str:
+        f = aggregate.fmt_pct
+        return (f"{a.system} {a.train} -> {a.test} ({a.normalize} normalisation): UAR {f(s['uar'])}, WA {f(s['wa'])}, "
+                f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
+
+
+SETTING = CrossCorpus()
 
 
 def main(argv: list[str]) -> int:
-    own, extra = runs.split_extra(argv)
-    a = parser().parse_args(own)
-    meta = runs.provenance("cross", argv)
-    s = run_cross(a.train, a.test, a.system, runs.parse_seeds(a.seeds), a.out, a.normalize, a.max_epochs, extra,
-                  a.manifest_dir, a.force, meta, a.dry_run, runs.parse_jobs(a.jobs))
-    if a.dry_run:
-        return 0
-    f = aggregate.fmt_pct
-    print(f"{a.system} {a.train} -> {a.test} ({a.normalize} normalisation): UAR {f(s['uar'])}, WA {f(s['wa'])}, "
-          f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
-    return 0
+    return shell.main(SETTING, argv)

@@ -31,7 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
-from . import runs, tables
+from mtl_aug import tables
+from mtl_aug.io import atomic_write_text, read_json
+from mtl_aug.provenance import provenance
+
+from . import runs
 
 CURVE_COLUMNS = ("val/uar", "train/ce_epoch", "train/aug_acc_epoch", "train/recon_epoch")  # read per epoch
 AUX_COLUMNS = {"train/aug_acc_epoch": "augmentation-classifier training accuracy",
@@ -64,7 +68,7 @@ def load_system(result_dir: str | Path) -> list[dict]:
     """Every finished run of a cv result folder: its result JSON fields plus its per-epoch curves."""
     loaded = []
     for result_path in sorted(Path(result_dir).glob(f"runs/*/{runs.RESULT_FILE}")):
-        result = runs.read_json(result_path)
+        result = read_json(result_path)
         if not result:
             continue
         mf = metrics_file(result_path.parent)
@@ -200,7 +204,7 @@ def aux_section(systems: dict[str, list[dict]]) -> list[str]:
 
 def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None,
                  meta: dict | None = None) -> dict:
-    """Figures and ``curves.md`` in ``out``; ``meta`` (``runs.provenance``) ends ``curves.md`` so the file says
+    """Figures and ``curves.md`` in ``out``; ``meta`` (``mtl_aug.provenance.provenance``) ends ``curves.md`` so the file says
     which command, on which folders, made it."""
     out = Path(out)
     labels = list(labels or [Path(d).name for d in result_dirs])
@@ -224,7 +228,7 @@ def write_curves(result_dirs: Sequence[str | Path], out: str | Path, labels: Seq
           tables.markdown_table(["fold", *labels], fold_rows(systems)), "",
           "Figures: `curves.png` (validation UAR and training cross-entropy per epoch), `val_vs_test.png`.", "",
           *(["## Provenance", "", tables.provenance(meta), ""] if meta else [])]
-    runs.atomic_write_text(out / "curves.md", "\n".join(md))
+    atomic_write_text(out / "curves.md", "\n".join(md))
     return systems
 
 
@@ -241,7 +245,7 @@ def main(argv: list[str]) -> int:
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.result_dirs):
         raise SystemExit(f"--labels has {len(labels)} names for {len(a.result_dirs)} folders")
-    systems = write_curves(a.result_dirs, a.out, labels, runs.provenance("curves", argv))
+    systems = write_curves(a.result_dirs, a.out, labels, provenance("curves", argv))
     for name, rl in systems.items():
         r = system_row(name, rl)
         print(f"{name}: {r[1]} runs, best val UAR {r[2]}, test UAR {r[3]} (gap {r[4]}), corr(val, test) {r[7]}")

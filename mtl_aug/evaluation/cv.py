@@ -14,15 +14,19 @@ Outputs in ``<out>`` (default ``experiments/results/<corpus>/<system>``): ``fold
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import math
 from pathlib import Path
 from typing import Sequence
 
-from . import aggregate, plots, runs, tables
+from mtl_aug import tables
+from mtl_aug.data.folds import corpus_folds, protocol_kind
+from mtl_aug.io import atomic_write_json, atomic_write_text
+from mtl_aug.provenance import provenance
+from mtl_aug.recipes import SYSTEMS
+
+from . import aggregate, plots, runs, shell
+from .results import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +61,6 @@ def prediction_rows(result: dict, class_names: Sequence[str]) -> list[dict]:
     return rows
 
 
-def write_csv(path: Path, rows: list[dict], columns: Sequence[str] | None = None) -> Path:
-    columns = list(columns or (rows[0].keys() if rows else []))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return runs.atomic_write_text(path, buf.getvalue())
-
-
 def run_line(run: runs.Run, result: dict, cached: bool) -> str:
     r = fold_row(result)
     return (f"fold {r['fold']} seed {r['seed']}: test UAR {runs.fmt(r['uar'])}  WA {runs.fmt(r['wa'])}  "
@@ -91,11 +86,11 @@ def write_report(out: Path, results: list[dict], meta: dict, title: str, protoco
                     "runs": {f"{r['fold']}_s{r['seed']}": {"result": r.get("result_json"),
                                                            "best_checkpoint": r.get("best_checkpoint")}
                              for r in results}})
-    runs.atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / "summary.json", summary)
     if summary["confusion"]:
         plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
                             title=f"{title}\nall folds and seeds pooled")
-    runs.atomic_write_text(out / "summary.md", summary_markdown(summary))
+    atomic_write_text(out / "summary.md", summary_markdown(summary))
     return summary
 
 
@@ -117,25 +112,12 @@ def summary_markdown(s: dict) -> str:
 
 
 def protocol_name(corpus: str, n_folds: int, manifest_dir: str = "data_manifests") -> str:
-    path = Path(manifest_dir) / corpus / "folds.json"
-    if not path.exists():
+    doc = corpus_folds(corpus, manifest_dir)
+    if doc is None:
         return corpus
-    folds = json.loads(path.read_text())["folds"]
-    kind = "LOSO" if all(len(f["test"]) == 1 for f in folds) else "speaker-grouped k-fold"
-    ran = "" if n_folds == len(folds) else f", {n_folds} of them run here"
-    return f"{corpus}, {kind} ({len(folds)} folds{ran}), one validation speaker per fold, 4-class"
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mtl_aug cv", description=__doc__.split("\n")[0],
-                                epilog="Flags after -- go to LightningCLI unchanged (e.g. -- --trainer.limit_train_batches=2).")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--system", required=True, help=f"one of {', '.join(runs.SYSTEMS)}")
-    p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
-    p.add_argument("--out", default=None, help="default experiments/results/<corpus>/<system>[_<mode>norm]; taken as given otherwise")
-    runs.add_jobs_argument(p)
-    runs.add_common_arguments(p)
-    return p
+    n = len(doc["folds"])
+    ran = "" if n_folds == n else f", {n_folds} of them run here"
+    return f"{corpus}, {protocol_kind(doc)} ({n} folds{ran}), one validation speaker per fold, 4-class"
 
 
 def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
@@ -150,7 +132,7 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
         runs.dry_run(run_list, out, force)
         return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force, jobs=jobs)
-    meta = meta or runs.provenance("cv", ["--corpus", corpus, "--system", system])
+    meta = meta or provenance("cv", ["--corpus", corpus, "--system", system])
     protocol = protocol_name(corpus, len(fold_list), manifest_dir)
     if normalize != "utterance":
         protocol += (f"; {normalize}-level log-mel normalisation (statistics over each {normalize}'s audio, "
@@ -160,16 +142,29 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
     return summary
 
 
+class CrossValidation(shell.Setting):
+    name, doc = "cv", __doc__
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", required=True)
+        p.add_argument("--system", required=True, help=f"one of {', '.join(SYSTEMS)}")
+        p.add_argument("--folds", default=None, help="comma-separated fold names (default: every fold of folds.json)")
+        p.add_argument("--out", default=None,
+                       help="default experiments/results/<corpus>/<system>[_<mode>norm]; taken as given otherwise")
+
+    def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
+        return run_cv(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
+                      a.manifest_dir, a.force, meta, a.dry_run, a.normalize, shell.jobs(a))
+
+    def line(self, a: argparse.Namespace, s: dict) -> str:
+        f = aggregate.fmt_pct
+        norm = "" if a.normalize == "utterance" else f" ({a.normalize} normalisation)"
+        return (f"{a.system} on {a.corpus}{norm}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
+                f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
+
+
+SETTING = CrossValidation()
+
+
 def main(argv: list[str]) -> int:
-    own, extra = runs.split_extra(argv)
-    a = parser().parse_args(own)
-    meta = runs.provenance("cv", argv)
-    s = run_cv(a.corpus, a.system, runs.parse_seeds(a.seeds), a.folds, a.out, a.max_epochs, extra,
-               a.manifest_dir, a.force, meta, a.dry_run, a.normalize, runs.parse_jobs(a.jobs))
-    if a.dry_run:
-        return 0
-    f = aggregate.fmt_pct
-    norm = "" if a.normalize == "utterance" else f" ({a.normalize} normalisation)"
-    print(f"{a.system} on {a.corpus}{norm}: UAR {f(s['uar'])} (pooled {f(s.get('pooled_uar'))}), WA {f(s['wa'])}, "
-          f"F1 {f(s['f1'])} over {len(s['seeds'])} seed(s) -> {s['out']}/summary.md")
-    return 0
+    return shell.main(SETTING, argv)

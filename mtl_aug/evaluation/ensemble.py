@@ -27,11 +27,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from mtl_aug import tables
+from mtl_aug.io import atomic_write_json, atomic_write_text, read_json
 from mtl_aug.metrics import uar_from_confusion
 
-from . import aggregate, plots, runs, tables
-from .cv import write_csv
-from .paired import read_fold_rows, read_prediction_rows
+from . import aggregate, plots, runs
+from .results import read_fold_rows, read_prediction_rows, write_csv
 
 ENSEMBLE_SEED = 0  # the seed column of an ensemble's rows: one model per fold
 FOLD_COLUMNS = ["fold", "seed", "uar", "wa", "f1", "n_test", "members", "members_mean_uar", "members_min_uar",
@@ -223,7 +224,7 @@ def build(cv_dir: str | Path, seeds: Sequence[int] | None = None) -> tuple[dict,
     class_names = [c[len("prob_"):] for c in prob_columns(votes)]
     folds = fold_rows(votes, member_rows, members)
     summary = summarize(folds, votes, class_names, members, member_rows)
-    source = runs.read_json(cv_dir / "summary.json") or {}  # where and with what the members were trained
+    source = read_json(cv_dir / "summary.json") or {}  # where and with what the members were trained
     summary.update({"title": f"ensemble of {len(members)} seeds of {cv_dir.name}", "source": str(cv_dir),
                     **{k: source[k] for k in ("trained_at", "trained_on", "protocol") if k in source}})
     return summary, folds, votes, pred_rows
@@ -236,10 +237,10 @@ def run_ensemble(cv_dir: str | Path, seeds: Sequence[int] | None = None, out: st
     out = Path(out) if out else Path(cv_dir) / "ensemble"
     write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
     write_csv(out / "predictions.csv", votes)
-    runs.atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / "summary.json", summary)
     plots.confusion_png(summary["confusion"], summary["class_names"], out / "confusion.png",
                         title=f"{summary['title']}\nall folds pooled")
-    runs.atomic_write_text(out / "summary.md", summary_markdown(summary, folds, summary["title"]))
+    atomic_write_text(out / "summary.md", summary_markdown(summary, folds, summary["title"]))
     summary["out"] = str(out)
     return summary
 
@@ -257,7 +258,7 @@ def main(argv: list[str]) -> int:
     a = parser().parse_args(argv)
     try:
         s = run_ensemble(a.cv_dir, runs.parse_seeds(a.seeds) if a.seeds else None, a.out,
-                         runs.provenance("ensemble", argv))
+                         provenance("ensemble", argv))
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"ensemble: {e}") from None
     f = aggregate.fmt_pct

@@ -29,9 +29,13 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from . import plots, robustness, runs, tables
-from .robustness import (CLEAN, by_protocol, checkpoint_runs, collect, condition_table, dry_run_eval,
-                         evaluate_checkpoints, protocol_line, system_report)
+from mtl_aug import tables
+from mtl_aug.io import atomic_write_text
+from mtl_aug.provenance import provenance
+
+from . import plots, robustness, runs, shell
+from .robustness import RobustnessSetting, checkpoint_runs, dry_run_eval, evaluate_checkpoints, predict_test
+from .robustness_tables import CLEAN, by_protocol, collect, condition_table, protocol_line, system_report
 
 def snr_label(snr: float) -> str:
     return f"{snr:g} dB"
@@ -62,12 +66,6 @@ def mix_batch(bank, batch: dict, snr: float):
     return wave
 
 
-def parser() -> argparse.ArgumentParser:
-    p = robustness.parser("python -m mtl_aug noise", __doc__, "20,10,0", "comma-separated SNRs in dB")
-    p.add_argument("--noise", default="auto", choices=["auto", "demand", "speech_commands"])
-    return p
-
-
 def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], title: str, xlabel: str,
                    xs: Sequence[str] | None = None, labels: Sequence[str] | None = None) -> dict[str, dict]:
     """``<results_dir>/<kind>.md`` + ``.png`` over every system with ``<kind>`` results."""
@@ -80,7 +78,7 @@ def write_combined(results_dir: Path, kind: str, conditions: Sequence[str], titl
         md += [protocol_line(protocol), "", tables.markdown_table(header, condition_table(group, conditions)), "",
                "Pooled UAR (all folds' predictions per seed):", "",
                tables.markdown_table(header, condition_table(group, conditions, "pooled_uar")), ""]
-    runs.atomic_write_text(Path(results_dir) / f"{kind}.md", "\n".join(md))
+    atomic_write_text(Path(results_dir) / f"{kind}.md", "\n".join(md))
     series = {system: {c: (s["conditions"][c]["uar"]["mean"], s["conditions"][c]["uar"]["std"])
                        for c in conditions if c in s["conditions"]} for system, s in summaries.items()}
     plots.lines_png(series, list(xs or conditions), Path(results_dir) / f"{kind}.png", xlabel=xlabel, title=title)
@@ -108,10 +106,9 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
             banks[sr] = make_bank(source, manifest_dir, sr)
 
         def predict(perturb=None):
-            if group_norm is None:
-                return runs.predict_test(model, dm, perturb)
-            group_norm.use(perturb)  # the test speakers' statistics over the audio as it is heard
-            return runs.predict_test(model, dm, perturb, before=group_norm.install)
+            if group_norm is not None:
+                group_norm.use(perturb)  # the test speakers' statistics over the audio as it is heard
+            return predict_test(model, dm, perturb)
 
         out = {CLEAN: predict()}
         for snr in snrs:
@@ -121,7 +118,7 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
     out = src.system_dir / "noise"
     results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"noise {corpus}/{label}", force,
                                    {"noise": source})
-    meta = meta or runs.provenance("noise", ["--corpus", corpus, "--system", system])
+    meta = meta or provenance("noise", ["--corpus", corpus, "--system", system])
     protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; trained on clean speech, test utterances "
                 f"mixed with real noise ({source}, evaluation half of each file) at exact SNR")
     if normalize != "utterance":
@@ -133,11 +130,21 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
     return summary | {"system": label, "results_dir": str(src.results_dir)}
 
 
+class Noise(RobustnessSetting):
+    name, doc = "noise", __doc__
+    snrs, snrs_help = "20,10,0", "comma-separated SNRs in dB"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        super().add_arguments(p)
+        p.add_argument("--noise", default="auto", choices=["auto", "demand", "speech_commands"])
+
+    def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
+        return run_noise(a.corpus, system, runs.parse_seeds(a.seeds), a.folds, robustness.parse_snrs(a.snrs), a.noise,
+                         a.results_dir, a.max_epochs, extra, a.manifest_dir, a.force, meta, a.dry_run, a.normalize)
+
+
+SETTING = Noise()
+
+
 def main(argv: list[str]) -> int:
-    own, extra = runs.split_extra(argv)
-    a = parser().parse_args(own)
-    meta = runs.provenance("noise", argv)
-    snrs = robustness.parse_snrs(a.snrs)
-    return robustness.run_systems(a, "noise", lambda system: run_noise(
-        a.corpus, system, runs.parse_seeds(a.seeds), a.folds, snrs, a.noise, a.results_dir, a.max_epochs, extra,
-        a.manifest_dir, a.force, meta, a.dry_run, a.normalize))
+    return shell.main(SETTING, argv)

@@ -38,6 +38,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .aggregate import per_seed_fold_mean
+from .results import read_fold_rows, read_prediction_rows  # noqa: F401 (the command's readers)
 
 
 def per_fold_differences(rows_a: Iterable[Mapping], rows_b: Iterable[Mapping], metric: str = "uar"
@@ -150,23 +151,6 @@ def shared_runs(result: Mapping) -> set[tuple[str, int]]:
     return {(f, s) for f, d in result["per_fold"].items() for s in d["seeds"]}
 
 
-def read_prediction_rows(result_dir: str | Path) -> list[dict] | None:
-    path = Path(result_dir) / "predictions.csv"
-    if not path.exists():
-        return None
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def read_fold_rows(result_dir: str | Path) -> list[dict]:
-    """The rows of ``<result_dir>/folds.csv`` (written by ``cv``); a clear error when it is missing."""
-    path = Path(result_dir) / "folds.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no folds.csv (run `python -m mtl_aug cv ... --out {result_dir}` first)")
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def row(name: str, result: Mapping) -> list[str]:
     """A markdown table row: name, Δ (points), 95 % CI, better/worse/tied folds, sign-test p, seeds, and the
     seed-level Δ with its permutation p (``HEADER``)."""
@@ -241,7 +225,7 @@ def ensemble_comparison(args: argparse.Namespace, preds_a: list[dict] | None, pr
 
 
 def main(argv: list[str]) -> int:
-    from .tables import markdown_table
+    from mtl_aug.tables import markdown_table
 
     args = parser().parse_args(argv)
     try:

@@ -19,12 +19,15 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from . import aggregate, runs, tables
+from mtl_aug.checkpoints import load_for_evaluation
+from mtl_aug.io import atomic_write_json, read_json
+from mtl_aug.recipes import SYSTEMS, retarget_args
 
-CLEAN = "clean"
+from . import aggregate, runs, shell
+from .robustness_tables import CLEAN
 
 
-class MissingCheckpointError(FileNotFoundError):
+class MissingCheckpointError(shell.UserError, FileNotFoundError):
     """A finished cv run whose best checkpoint is not on disk (results are committed without checkpoints)."""
 
 
@@ -55,17 +58,17 @@ def evaluate_checkpoints(
                 "(checkpoints are not committed with the results): evaluate in the tree that trained it, or delete "
                 f"{cv_run.result_path} so that this command retrains the run first")
         start = time.perf_counter()
-        model, dm, state = runs.load_run_checkpoint(ckpt)
+        model, dm, state = load_for_evaluation(ckpt)
         group_norm = None
         if state is not None:
-            from .speaker_norm import EvalGroupNorm
+            from .group_norm import EvalGroupNorm
 
             group_norm = EvalGroupNorm(model, dm, state)
         preds = evaluate(model, dm, group_norm)
         class_names = list(model.hparams.class_names)
         result = {"fold": run.fold, "seed": run.seed, "checkpoint": str(ckpt), "cv_result": str(cv_run.result_path),
                   "class_names": class_names, **(extra_meta or {}),
-                  "conditions": {c: runs.condition_metrics(preds[c], len(class_names)) for c in conditions},
+                  "conditions": {c: condition_metrics(preds[c], len(class_names)) for c in conditions},
                   "predictions": {c: preds[c] for c in conditions},
                   "seconds": round(time.perf_counter() - start, 2),
                   "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
@@ -81,7 +84,7 @@ def evaluate_checkpoints(
                 tqdm.write(f"WARNING {run.name}: clean UAR {result['conditions'][CLEAN]['uar']:.4f} differs from the cv "
                            f"test UAR {cv_uar:.4f} of the same checkpoint: the model code changed since it was "
                            f"trained (at {cv_result.get('git_commit', '?')}); retrain with cv --force")
-        runs.atomic_write_json(run.result_path, result)
+        atomic_write_json(run.result_path, result)
         runs.EXECUTED.append(f"{desc}:{run.name}")
         return result
 
@@ -134,7 +137,7 @@ def checkpoint_runs(corpus: str, system: str, seeds: list[int], folds: str | Non
     """The same runs as ``cv`` makes (``<system>_<mode>norm`` for another normalisation), so that a robustness
     evaluation reuses (or first trains) exactly the cv checkpoints. ``system`` may also be a cv result folder
     (any ``cv --out``, e.g. a system trained with other flags): see :func:`from_cv_folder`."""
-    if system not in runs.SYSTEMS and ("/" in system or Path(system).is_dir()):
+    if system not in SYSTEMS and ("/" in system or Path(system).is_dir()):
         return from_cv_folder(Path(system), corpus, seeds, folds, results_dir, max_epochs, extra, manifest_dir,
                               normalize)
     results_dir = Path(results_dir or runs.RESULTS_DIR / corpus)
@@ -155,13 +158,13 @@ def from_cv_folder(folder: Path, corpus: str, seeds: list[int], folds: str | Non
     its normalisation is the cv's. Flags that would say otherwise are an error, not silently ignored."""
     what = f"--system {folder}"
     if not folder.is_dir():
-        raise SystemExit(f"{what}: no such folder (--system takes one of {', '.join(runs.SYSTEMS)}, or a cv result "
+        raise SystemExit(f"{what}: no such folder (--system takes one of {', '.join(SYSTEMS)}, or a cv result "
                          "folder holding summary.json)")
-    summary = runs.read_json(folder / "summary.json")
+    summary = read_json(folder / "summary.json")
     if not summary:
         raise SystemExit(f"{what}: not a cv result folder (no summary.json); run `python -m mtl_aug cv ... "
                          f"--out {folder}` first")
-    finished = [r for r in (runs.read_json(p) for p in sorted(folder.glob(f"runs/*/{runs.RESULT_FILE}")))
+    finished = [r for r in (read_json(p) for p in sorted(folder.glob(f"runs/*/{runs.RESULT_FILE}")))
                 if r and r.get("finished") and r.get("args")]
     if not finished:
         raise SystemExit(f"{what}: no finished cv run with recorded training args under {folder / 'runs'}")
@@ -188,7 +191,7 @@ def from_cv_folder(folder: Path, corpus: str, seeds: list[int], folds: str | Non
     normalize, manifest_dir = recorded["--normalize"][2], recorded["--manifest-dir"][2]
     fold_list = runs.select_folds(runs.fold_names(corpus, manifest_dir), folds)
     cv_runs = [runs.Run(f, s, folder / "runs" / f"{f}_s{s}",
-                        runs.retarget_args(args, f, s, folder / "runs" / f"{f}_s{s}")) for s in seeds for f in fold_list]
+                        retarget_args(args, f, s, folder / "runs" / f"{f}_s{s}")) for s in seeds for f in fold_list]
     runs.apply_normalization(cv_runs, normalize)
     return CheckpointRuns(folder.name, folder.parent, folder, fold_list, cv_runs, normalize, manifest_dir)
 
@@ -199,7 +202,7 @@ def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path, force: bool = False) ->
     for r in cv_runs:
         cv_result = r.load()
         cv_state = "cv finished" if cv_result else "cv to train first"
-        done = runs.read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
+        done = read_json(Path(out) / "runs" / r.name / runs.RESULT_FILE)
         if not done:
             state = "to evaluate"
         elif force:
@@ -212,122 +215,63 @@ def dry_run_eval(cv_runs: Sequence[runs.Run], out: Path, force: bool = False) ->
     return {}
 
 
-def summarize_conditions(results: list[dict], conditions: Sequence[str]) -> dict:
-    """``{condition: aggregate.summarize(...)}`` over the runs' per-condition predictions."""
-    n_classes = len(results[0]["class_names"])
-    out = {}
-    for c in conditions:
-        rows = [{"fold": r["fold"], "seed": r["seed"], **{m: r["conditions"][c][m] for m in aggregate.METRICS}}
-                for r in results]
-        preds = [p | {"seed": r["seed"]} for r in results for p in r["predictions"][c]]
-        out[c] = aggregate.summarize(rows, preds, n_classes)
-        out[c].pop("per_seed")
-    return out
+# -- predictions under a condition ------------------------------------------------------------------------
+def predict_test(model, dm, perturb: Callable | None = None, before: Callable | None = None) -> list[dict]:
+    """Predictions on the DataModule's test set, through the model's network, optionally perturbing each batch.
+
+    ``perturb(batch) -> wave`` returns the waveforms to classify (same shape as ``batch["wave"]``);
+    it may need gradients (attacks), so only the final classification runs under ``no_grad``.
+    ``before(batch)`` runs first (a group-normalised model's test statistics: ``EvalGroupNorm``).
+    """
+    import torch
+
+    if hasattr(model, "predict_dataset"):  # a baseline: features of the whole test set, then the SVM
+        if before is not None:
+            raise ValueError("a baseline model normalises its test groups itself; no `before` hook applies")
+        return model.predict_dataset(dm, perturb)
+    net = model.network
+    rows = []
+    for batch in dm.eval_loader(dm.datasets["test"]):
+        if before is not None:
+            before(batch)
+        wave = perturb(batch) if perturb is not None else batch["wave"]
+        with torch.no_grad():
+            probs = torch.softmax(net(wave, batch["lengths"], groups=net.groups(batch)).float(), -1)
+        for i, key in enumerate(batch["key"]):
+            rows.append({"key": key, "speaker": batch["speaker"][i], "label": int(batch["label"][i]),
+                         "pred": int(probs[i].argmax())})
+    return rows
 
 
-def write_prediction_csv(path: Path, results: list[dict], conditions: Sequence[str]) -> None:
-    from .cv import write_csv
-
-    rows = [{"fold": r["fold"], "seed": r["seed"], "condition": c, **p}
-            for r in results for c in conditions for p in r["predictions"][c]]
-    write_csv(path, rows, ["fold", "seed", "condition", "key", "speaker", "label", "pred"])
+def condition_metrics(rows: list[dict], n_classes: int) -> dict:
+    conf = aggregate.confusion_from_labels([r["label"] for r in rows], [r["pred"] for r in rows], n_classes)
+    return aggregate.metrics_from_confusion(conf) | {"confusion": conf.tolist(), "n": len(rows)}
 
 
-def seeds_label(summary: dict) -> str:
-    """The seeds a robustness summary averages over, e.g. ``0,1,2`` (systems may differ: a combined table says so)."""
-    return ",".join(map(str, summary["seeds"]))  # system_report always writes them
+# -- the settings' shared options ------------------------------------------------------------------------
+class RobustnessSetting(shell.Setting):
+    """``noise`` / ``adversarial``: the cv checkpoints of one or several systems under test conditions."""
 
+    jobs_unit, several_systems = None, True
+    snrs, snrs_help = "", ""
 
-def condition_table(summaries: dict[str, dict], conditions: Sequence[str], metric: str = "uar") -> list[list[str]]:
-    """Rows ``[system, seeds, mean ± std per condition]`` (percent)."""
-    return [[system, seeds_label(s), *(aggregate.fmt_pct(s["conditions"].get(c, {}).get(metric)) for c in conditions)]
-            for system, s in summaries.items()]
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", required=True)
+        p.add_argument("--system", required=True,
+                       help="a system, a comma list of systems, or a cv result folder (any `cv --out`, e.g. "
+                            "experiments/results/emodb/mtl_aug_loss_weights): its models, named after the folder")
+        p.add_argument("--folds", default=None)
+        p.add_argument("--snrs", default=self.snrs, help=f"{self.snrs_help} (default {self.snrs})")
+        p.add_argument("--results-dir", default=None, help="default experiments/results/<corpus>")
 
+    def line(self, a: argparse.Namespace, s: dict) -> str:
+        return f"{s['system']} on {a.corpus}: " + ", ".join(
+            f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"])
 
-def collect(results_dir: Path, kind: str) -> dict[str, dict]:
-    """``{system: summary}`` of every ``<results_dir>/<system>/<kind>/summary.json``."""
-    found = {}
-    for path in sorted(Path(results_dir).glob(f"*/{kind}/summary.json")):
-        s = runs.read_json(path)
-        if s:
-            found[path.parent.parent.name] = s
-    order = {name: i for i, name in enumerate(runs.SYSTEMS)}
-    base = lambda name: name.rsplit("_", 1)[0] if name.endswith("norm") else name
-    return dict(sorted(found.items(), key=lambda kv: (kv[0] != base(kv[0]), order.get(base(kv[0]), 99), kv[0])))
-
-
-def by_protocol(summaries: dict[str, dict]) -> list[tuple[str, dict[str, dict]]]:
-    """``summaries`` split by their protocol line, in first-seen order: a combined table must not print one
-    system's protocol (e.g. utterance normalisation) over another's (speaker normalisation)."""
-    groups: dict[str, dict[str, dict]] = {}
-    for system, s in summaries.items():
-        groups.setdefault(s.get("protocol", ""), {})[system] = s
-    return list(groups.items())
-
-
-def protocol_line(protocol: str, note: str = "") -> str:
-    """The line above a combined robustness table: its protocol and what its numbers are."""
-    return (f"Protocol: {protocol}. UAR in %, mean ± std over seeds (a seed's UAR = mean of its per-fold UARs)."
-            + (f" {note}" if note else ""))
-
-
-def system_report(out: Path, results: list[dict], conditions: Sequence[str], meta: dict, title: str,
-                  protocol: str) -> dict:
-    summary = {"title": title, "protocol": protocol, "class_names": results[0]["class_names"],
-               "conditions": summarize_conditions(results, conditions), "order": list(conditions),
-               "runs": {f"{r['fold']}_s{r['seed']}": r["checkpoint"] for r in results},
-               "seeds": sorted({r["seed"] for r in results}), "folds": sorted({r["fold"] for r in results}), **meta}
-    write_prediction_csv(out / "predictions.csv", results, conditions)
-    rows = [[c, aggregate.fmt_pct(summary["conditions"][c]["uar"]), aggregate.fmt_pct(summary["conditions"][c].get("pooled_uar")),
-             aggregate.fmt_pct(summary["conditions"][c]["wa"]), aggregate.fmt_pct(summary["conditions"][c]["f1"])]
-            for c in conditions]
-    mismatched = sorted(f"{r['fold']}_s{r['seed']}" for r in results if r.get("clean_matches_cv") is False)
-    summary["clean_differs_from_cv"] = mismatched
-    md = [f"## {title}", "", f"Protocol: {protocol}. Values in %, mean ± std over seeds {summary['seeds']}.", "",
-          tables.markdown_table(["condition", "UAR", "pooled UAR", "WA", "macro-F1"], rows), ""]
-    if mismatched:
-        md += [f"**Warning**: for runs {', '.join(mismatched)} the clean UAR differs from the cv test UAR of the same "
-               "checkpoint: the model code changed after training; retrain them (cv --force).", ""]
-    md += [tables.provenance(meta), ""]
-    runs.atomic_write_json(out / "summary.json", summary)
-    runs.atomic_write_text(out / "summary.md", "\n".join(md))
-    return summary
-
-
-# -- the commands' shared command line -------------------------------------------------------------------
-def parser(prog: str, doc: str, snrs: str, snrs_help: str) -> argparse.ArgumentParser:
-    """The options every robustness command has; the caller adds its own before ``parse_args``."""
-    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0],
-                                epilog="Flags after -- go to LightningCLI for runs that must be trained.")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--system", required=True,
-                   help="a system, a comma list of systems, or a cv result folder (any `cv --out`, e.g. "
-                        "experiments/results/emodb/mtl_aug_loss_weights): its models, named after the folder")
-    p.add_argument("--folds", default=None)
-    p.add_argument("--snrs", default=snrs, help=f"{snrs_help} (default {snrs})")
-    p.add_argument("--results-dir", default=None, help="default experiments/results/<corpus>")
-    runs.add_common_arguments(p)
-    return p
+    def done(self, a: argparse.Namespace, summaries: list[dict]) -> None:
+        at = Path(summaries[-1]["results_dir"])
+        print(f"table: {at / f'{self.name}.md'}  plot: {at / f'{self.name}.png'}")
 
 
 def parse_snrs(text: str) -> list[float]:
     return [float(s) for s in text.split(",") if s.strip()]
-
-
-def run_systems(a: argparse.Namespace, kind: str, run_one: Callable[[str], dict]) -> int:
-    """``run_one(system)`` for each system of ``--system``; prints each summary line and the combined table.
-    A missing cv checkpoint is the user's situation, not a bug: one line on stderr, exit 2."""
-    for system in a.system.split(","):
-        try:
-            s = run_one(system)
-        except MissingCheckpointError as err:
-            print(f"{kind}: error: {err}", file=sys.stderr)
-            return 2
-        if a.dry_run:
-            continue
-        print(f"{s['system']} on {a.corpus}: " + ", ".join(
-            f"{c} UAR {aggregate.fmt_pct(s['conditions'][c]['uar'])}" for c in s["order"]))
-        tables_at = Path(s["results_dir"])
-    if not a.dry_run:
-        print(f"table: {tables_at / f'{kind}.md'}  plot: {tables_at / f'{kind}.png'}")
-    return 0

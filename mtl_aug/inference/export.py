@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mtl_aug.inference.loading import CheckpointError, class_names, load_model, sample_rate
-from mtl_aug.masking import lengths_to_mask
+from mtl_aug.checkpoints import CheckpointError, load_model
+from mtl_aug.inference.dft import DFTMelSpectrogram
+from mtl_aug.inference.loading import class_names, sample_rate
 
 log = logging.getLogger(__name__)
 
@@ -46,97 +47,33 @@ METADATA_FILE = "mtl_aug.json"  # TorchScript extra file with class names, sampl
 ONNX_OPSET = 17
 
 
-# --------------------------------------------------------------------------------------------------
-# export-only building blocks
-# --------------------------------------------------------------------------------------------------
-
-
-class DFTPowerSpectrogram(nn.Module):
-    """``torch.stft(...).abs().pow(power)`` as a strided ``conv1d`` with a windowed DFT kernel.
-
-    Same framing as torchaudio's ``Spectrogram`` with ``center=True, pad_mode="constant"``: the
-    signal is zero-padded by ``n_fft // 2`` on both sides, a ``win_length`` window is centred inside
-    the ``n_fft`` frame. Output ``[B, n_fft // 2 + 1, frames]``.
-    """
-
-    def __init__(self, n_fft: int, hop_length: int, window: Tensor, power: float = 2.0, center: bool = True) -> None:
-        super().__init__()
-        win_length = window.numel()
-        left = (n_fft - win_length) // 2
-        full = torch.zeros(n_fft, dtype=torch.float64)
-        full[left : left + win_length] = window.to(torch.float64)
-        n_bins = n_fft // 2 + 1
-        k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
-        n = torch.arange(n_fft, dtype=torch.float64).unsqueeze(0)
-        angle = 2.0 * math.pi * k * n / n_fft
-        basis = torch.cat([torch.cos(angle) * full, -torch.sin(angle) * full], dim=0)  # [2*bins, n_fft]
-        self.register_buffer("basis", basis.to(torch.float32).unsqueeze(1))  # [2*bins, 1, n_fft]
-        self.n_fft, self.hop_length, self.n_bins = n_fft, hop_length, n_bins
-        self.power, self.center = power, center
-
-    def forward(self, wave: Tensor) -> Tensor:  # [B, T]
-        x = wave.unsqueeze(1)
-        if self.center:
-            x = nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2))
-        spec = nn.functional.conv1d(x, self.basis, stride=self.hop_length)  # [B, 2*bins, frames]
-        re, im = spec[:, : self.n_bins], spec[:, self.n_bins :]
-        mag2 = re * re + im * im
-        if self.power == 2.0:
-            return mag2
-        return mag2.clamp(min=0).pow(self.power / 2.0)
-
-
-class DFTMelSpectrogram(nn.Module):
-    """Drop-in for ``torchaudio.transforms.MelSpectrogram`` (``wave [B, T] -> [B, n_mels, frames]``)."""
-
-    def __init__(self, mel: nn.Module) -> None:
-        super().__init__()
-        spec = mel.spectrogram
-        if spec.pad or spec.normalized or not spec.onesided or spec.power is None:
-            raise ValueError("DFT front end supports pad=0, normalized=False, onesided=True, power!=None only")
-        if spec.center and spec.pad_mode != "constant":
-            raise ValueError(f"DFT front end needs pad_mode='constant' (zero padding), got {spec.pad_mode!r}")
-        self.spectrogram = DFTPowerSpectrogram(spec.n_fft, spec.hop_length, spec.window, float(spec.power), spec.center)
-        self.mel_scale = mel.mel_scale
-
-    def forward(self, wave: Tensor) -> Tensor:
-        return self.mel_scale(self.spectrogram(wave))
-
-
 class ProbabilityModel(nn.Module):
-    """``(wave [B, T], lengths [B]) -> probs [B, C]``: front end -> encoder -> emotion head -> softmax.
+    """``(wave [B, T], lengths [B]) -> probs [B, C]``: the model's network (its one forward path) + softmax.
 
-    ``portable=False`` uses the model's modules as they are (TorchScript tracing); ``portable=True``
-    swaps in the DFT-conv mel spectrogram (ONNX).
+    ``portable=False`` uses the network as it is (TorchScript tracing); ``portable=True`` swaps in the
+    DFT-conv mel spectrogram (ONNX) in a copy.
     """
 
     def __init__(self, model: nn.Module, portable: bool = False) -> None:
         super().__init__()
-        front_end, encoder, head = model.front_end, model.encoder, model.emotion_head
+        self.network = copy.deepcopy(model.network)
         if portable:
-            front_end = copy.deepcopy(front_end)
-            front_end.mel = DFTMelSpectrogram(front_end.mel)
-        self.front_end, self.encoder, self.head = front_end, copy.deepcopy(encoder), copy.deepcopy(head)
+            self.network.front_end.mel = DFTMelSpectrogram(self.network.front_end.mel)
         self.portable = portable
         self.eval()
 
     def forward(self, wave: Tensor, lengths: Tensor) -> Tensor:
-        feats, frame_lengths = self.front_end(wave, lengths)
-        z, z_lengths = self.encoder(feats, frame_lengths)
-        out = self.head(z, z_lengths)
-        logits = out if isinstance(out, Tensor) else out[0]
-        return torch.softmax(logits, dim=-1)
+        return torch.softmax(self.network(wave, lengths), dim=-1)
 
 
 def export_blockers(model: nn.Module) -> str:
     """Why this model's inference path cannot be one exported graph ("" when it can)."""
-    hp = getattr(model, "hparams", {})
-    get = hp.get if isinstance(hp, dict) else (lambda k, d=None: getattr(hp, k, d))
-    if get("functionals"):
-        return (f"the model fuses openSMILE {get('functionals')} functionals, computed outside the network; "
+    net = model.network
+    if net.functionals:
+        return (f"the model fuses openSMILE {net.functionals} functionals, computed outside the network; "
                 "export covers models whose whole path is the network")
-    if (get("tta_crops") or 1) > 1:
-        return (f"the model classifies {get('tta_crops')} crops per utterance at test time; the exported graph "
+    if net.tta_crops > 1:
+        return (f"the model classifies {net.tta_crops} crops per utterance at test time; the exported graph "
                 "classifies one window (use `predict --window` for long audio)")
     return ""
 
@@ -144,13 +81,7 @@ def export_blockers(model: nn.Module) -> str:
 def reference_probs(model: nn.Module, wave: Tensor, lengths: Tensor) -> Tensor:
     """The PyTorch model's probabilities (its own eval path)."""
     with torch.no_grad():
-        if hasattr(model, "emotion_logits"):
-            logits = model.emotion_logits(wave, lengths)
-        else:  # pragma: no cover - contract fallback
-            feats, fl = model.front_end(wave, lengths)
-            z, zl = model.encoder(feats, fl)
-            logits = model.emotion_head(z, zl)[0]
-    return torch.softmax(logits, dim=-1)
+        return torch.softmax(model.network(wave, lengths), dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mtl_aug.inference.loading import CheckpointError, class_names, load_models, resolve_device, sample_rate
+from mtl_aug.checkpoints import CheckpointError, resolve_device
+from mtl_aug.inference.loading import class_names, load_models, sample_rate
 from mtl_aug.inference.windows import aggregate, cut_windows, window_bounds_seconds
 
 AGGREGATION = "mean of window probabilities"
@@ -89,7 +90,7 @@ def window_probabilities(model, wave: Tensor, bounds: list[tuple[int, int]], bat
     out = []
     for i in range(0, len(bounds), batch_size):
         chunk, lengths = cut_windows(wave, bounds[i : i + batch_size])
-        logits = model.emotion_logits(chunk.to(device), lengths.to(device))
+        logits = model.network(chunk.to(device), lengths.to(device))
         out.append(torch.softmax(logits.float(), dim=-1).cpu())
     return torch.cat(out)
 

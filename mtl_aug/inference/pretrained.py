@@ -13,7 +13,7 @@ accuracy on unseen speakers is the cross-validated UAR of the evaluation suite
 when present.
 
 Writes into ``--out``: ``model.ckpt`` (the best epoch, without optimizer state; load it with
-``mtl_aug.inference.loading.load_model`` or ``python -m mtl_aug predict ... --ckpt``), ``config.yaml``
+``mtl_aug.checkpoints.load_model`` or ``python -m mtl_aug predict ... --ckpt``), ``config.yaml``
 (the full resolved training configuration), ``MODEL_CARD.md`` and ``model_card.json`` (provenance:
 config, corpus + manifest sha256, protocol, cross-validated UAR, date, git commit, versions), and the
 training logs under ``run/``.
@@ -81,19 +81,12 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR) -
 
 def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs: int | None = None,
                   manifest_dir: str = "data_manifests", extra: Sequence[str] = ()) -> list[str]:
-    from mtl_aug.evaluation.runs import config_args
+    """The system's recipe on every speaker (``--data.fold=all``), its logs under ``<out>/run``."""
+    from mtl_aug.data.datamodule import ALL_SPEAKERS
+    from mtl_aug.recipes import training_args as recipe_training_args
 
-    run_dir = out / "run"
-    args = config_args(corpus, system) + [
-        "--data.fold=all",
-        f"--data.manifest_dir={manifest_dir}",
-        f"--seed_everything={seed}", f"--model.seed={seed}", f"--data.seed={seed}",
-        f"--trainer.default_root_dir={run_dir}",
-        f"--trainer.logger.init_args.save_dir={run_dir}",
-    ]
-    if max_epochs is not None:
-        args.append(f"--trainer.max_epochs={max_epochs}")
-    return args + list(extra)
+    return recipe_training_args(corpus, system, ALL_SPEAKERS, seed, out / "run", max_epochs, extra,
+                                manifest_dir=manifest_dir, progress_bar=True)
 
 
 def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
@@ -122,7 +115,7 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
     import torch
 
     from mtl_aug import __version__
-    from mtl_aug.evaluation.runs import git_commit, machine
+    from mtl_aug.provenance import git_commit, machine
 
     commit, dirty = git_commit()
     fold_info = result.get("fold_info") or {}
@@ -229,8 +222,8 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
                     seed: int = 0, manifest_dir: str = "data_manifests", extra: Sequence[str] = (),
                     results_dir: str | Path = RESULTS_DIR) -> dict:
     """Train the release model and write checkpoint + config + model card; returns the card."""
+    from mtl_aug.checkpoints import load_model
     from mtl_aug.data.datamodule import manifest_paths
-    from mtl_aug.inference.loading import load_model
     from mtl_aug.training import make_cli, run_training
 
     out = Path(out or Path("pretrained") / corpus)

@@ -1,4 +1,4 @@
-"""Markdown tables for the evaluation reports."""
+"""Text for results (core layer): markdown tables, confusion sections, provenance lines, terminal confusion tables."""
 
 from __future__ import annotations
 
@@ -33,4 +33,16 @@ def provenance(meta: dict) -> str:
                if meta.get("trained_at") else []),
              *([f"- runs trained on: {'; '.join(meta['trained_on'])}"] if meta.get("trained_on") else []),
              f"- machine: {meta.get('machine', '')}"]
+    return "\n".join(lines)
+
+
+def confusion_table(confusion: list[list[int]], class_names: list[str]) -> str:
+    """Rows = true class, columns = predicted class, with per-class recall at the end of each row."""
+    width = max(8, *(len(c) for c in class_names))
+    head = "true \\ pred".ljust(width) + "".join(c[:width].rjust(width + 1) for c in class_names) + "  recall".rjust(9)
+    lines = [head]
+    for name, row in zip(class_names, confusion):
+        total = sum(row)
+        recall = row[class_names.index(name)] / total if total else float("nan")
+        lines.append(name.ljust(width) + "".join(str(v).rjust(width + 1) for v in row) + f"{recall:9.3f}")
     return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""Config composition (training layer): which files and flags make a system's run, in one place.
+
+* :func:`recipe_args` — the ``--config`` files of a system on a corpus (base + corpus + system for a neural
+  system; corpus + system for a classical baseline, whose YAML declares ``family: baseline``);
+* :func:`run_flags` / :func:`training_args` — the flags that make a run one fold x seed of a system;
+* :func:`normalization_args` — the flag of a speaker/corpus-normalised run (both families);
+* :func:`translate_args` — the flat ``model.*`` keys of configs and flags before issue 33 (``--model.w_aug``,
+  ``model: {n_mels: 128}``) as the nested keys they stand for; they stay usable as shorthands.
+
+Every command that trains (``train``, ``cv``, ``cross``, ``noise``/``adversarial`` for missing runs,
+``pretrained``, sweeps through ``make_cli``) composes its arguments here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from mtl_aug.provenance import REPO_ROOT
+from mtl_aug.tasks import legacy
+
+NEURAL_SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled", "no_recon", "no_augcls")
+BASELINE_SYSTEMS = ("egemaps_svm", "compare_svm")  # openSMILE functionals + SVM (mtl_aug.baseline)
+SYSTEMS = NEURAL_SYSTEMS + BASELINE_SYSTEMS
+NORMALIZATIONS = ("utterance", "speaker", "corpus")
+FAMILY_KEY, BASELINE_FAMILY = "family", "baseline"
+CONFIG_FLAGS = ("--config", "-c")
+
+
+def config_path(rel: str) -> str:
+    """A config file relative to the working directory when it exists there, else to the repository."""
+    return rel if Path(rel).exists() else str(REPO_ROOT / rel)
+
+
+def declared_family(path: str | Path) -> str | None:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    return data.get(FAMILY_KEY) if isinstance(data, dict) else None
+
+
+def config_files(args: Sequence[str]) -> list[str]:
+    files, args = [], list(args)
+    for i, a in enumerate(args):
+        if a in CONFIG_FLAGS and i + 1 < len(args):
+            files.append(args[i + 1])
+        elif a.startswith("--config="):
+            files.append(a.split("=", 1)[1])
+    return files
+
+
+def is_baseline(args: Sequence[str]) -> bool:
+    """Whether a run's args compose a baseline system (a ``--config`` YAML declaring ``family: baseline``)."""
+    return any(declared_family(f) == BASELINE_FAMILY for f in config_files(args))
+
+
+def recipe_args(corpus: str, system: str) -> list[str]:
+    """The ``--config`` files of ``system`` on ``corpus``."""
+    system_yaml = config_path(f"experiments/systems/{system}.yaml")
+    if system not in SYSTEMS and not Path(system_yaml).exists():
+        raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
+    if not Path(config_path(f"experiments/corpora/{corpus}.yaml")).exists():
+        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml")
+    base = [] if declared_family(system_yaml) == BASELINE_FAMILY else ["--config", config_path("experiments/base.yaml")]
+    return base + ["--config", config_path(f"experiments/corpora/{corpus}.yaml"), "--config", system_yaml]
+
+
+def run_flags(fold: str, seed: int, run_dir: Path) -> dict[str, object]:
+    """The flags that make a run one fold x seed of its system; every other flag is the system's."""
+    return {"--data.fold": fold, "--seed_everything": seed, "--model.seed": seed, "--data.seed": seed,
+            "--trainer.default_root_dir": run_dir, "--trainer.logger.init_args.save_dir": run_dir}
+
+
+def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path, max_epochs: int | None = None,
+                  extra: Sequence[str] = (), test_corpus: str | None = None,
+                  manifest_dir: str | Path = "data_manifests", progress_bar: bool = False) -> list[str]:
+    """Everything LightningCLI (or the baseline's parser) gets for one run."""
+    args = recipe_args(corpus, system) + [f"--data.manifest_dir={manifest_dir}"] + [
+        f"{k}={v}" for k, v in run_flags(fold, seed, run_dir).items()]
+    if not progress_bar:
+        args.append("--trainer.enable_progress_bar=false")
+    if test_corpus:
+        args.append(f"--data.test_corpus={test_corpus}")
+    if max_epochs is not None:
+        args.append(f"--trainer.max_epochs={max_epochs}")
+    return args + list(extra)
+
+
+def canonical_key(flag: str) -> str:
+    """``--model.seed`` and ``--model.augment.init_args.seed`` are one setting: its nested spelling."""
+    if flag.startswith("--model."):
+        paths = legacy.flag_paths(flag[len("--model."):], None)
+        if paths:
+            return "--model." + paths[0]
+    return flag
+
+
+def retarget_args(args: Sequence[str], fold: str, seed: int, run_dir: Path) -> list[str]:
+    """A finished run's recorded training args made into another fold x seed's, everything else kept: how a
+    robustness command trains a missing run of a cv folder whose flags it does not know."""
+    new = {canonical_key(k): v for k, v in run_flags(fold, seed, run_dir).items()}
+    keys = [canonical_key(a.split("=", 1)[0]) for a in args]
+    missing = [k for k, c in zip(run_flags(fold, seed, run_dir), new) if c not in keys]
+    if missing:
+        raise ValueError(f"not the training args of a cv run (no {', '.join(missing)})")
+    return [f"{a.split('=', 1)[0]}={new[k]}" if k in new else a for k, a in zip(keys, args)]
+
+
+def normalization_args(normalize: str) -> list[str]:
+    """The flag of a run whose features are normalised per speaker / corpus ([] for the models' own per-utterance
+    normalisation). The same flag for both families: the front end's mode, or the baseline's ``normalize``."""
+    if normalize not in NORMALIZATIONS:
+        raise SystemExit(f"--normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    return [] if normalize == "utterance" else [f"--model.normalize={normalize}"]
+
+
+# -- flat model keys (shorthands) -> nested keys ---------------------------------------------------------------
+def translate_config(path_or_text: str) -> str | None:
+    """The YAML of a config whose ``model`` section holds flat keys, translated (None: nothing to translate)."""
+    p = Path(path_or_text)
+    try:
+        data = yaml.safe_load(p.read_text() if p.is_file() else path_or_text)
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict) or not legacy.is_flat(data["model"]):
+        return None
+    return yaml.safe_dump({**data, "model": legacy.nested_partial(data["model"])}, sort_keys=False)
+
+
+def _flag(args: list[str], i: int) -> tuple[str, str, int]:
+    """``(key after --model., value, index of the value)`` of ``--model.key=value`` or ``--model.key value``."""
+    key, eq, value = args[i][len("--model."):].partition("=")
+    if not eq and i + 1 < len(args) and not args[i + 1].startswith("--"):
+        return key, args[i + 1], i + 1
+    return key, value, i
+
+
+def translate_args(args: Sequence[str]) -> list[str]:
+    """LightningCLI args with every flat ``model.*`` key (in config files and flags) at its nested path(s)."""
+    out, args, i = [], list(args), 0
+    while i < len(args):
+        a = args[i]
+        if a in CONFIG_FLAGS and i + 1 < len(args):
+            text = translate_config(args[i + 1])
+            out += [a, text if text is not None else args[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--config="):
+            text = translate_config(a.split("=", 1)[1])
+            out.append(f"--config={text}" if text is not None else a)
+        elif a.startswith("--model.") and legacy.flag_paths(*_flag(args, i)[:2]):
+            key, value, i = _flag(args, i)
+            out += [f"--model.{path}={value}" for path in legacy.flag_paths(key, value)]
+        else:
+            out.append(a)
+        i += 1
+    return out

@@ -1,0 +1,36 @@
+"""The augmentation-classification task: which augmentation (chunk of the policy) did each row get?"""
+
+from __future__ import annotations
+
+import lightning as L
+from torch import Tensor
+
+from mtl_aug.heads import AugmentationClassifier
+
+from .base import Shared, Step, Task
+
+
+class AugmentationTask(Task):
+    """Args:
+        weight: the augmentation-type loss's weight (``w_aug``); 0 = the classifier is not built.
+        hidden / dropout: the classifier's MLP.
+    Needs an enabled policy with at least 2 types (its classes). Logs ``train/aug`` (CE) and ``train/aug_acc``."""
+
+    name = "aug_classification"
+
+    def __init__(self, weight: float = 1.0, hidden: int = 128, dropout: float = 0.3) -> None:
+        super().__init__(weight)
+        self.hidden, self.dropout = hidden, dropout
+
+    def build(self, shared: Shared) -> None:
+        policy = shared.augment
+        if not policy.enabled or policy.num_types < 2:
+            raise ValueError("the augmentation-classification task (w_aug > 0) needs the augmentation policy enabled "
+                             "(augment=True) with at least 2 types: its classifier would have one class; set its "
+                             "weight (w_aug) to 0 for STL")
+        self.head = AugmentationClassifier(shared.network.encoder.out_dim, policy.num_types, self.hidden, self.dropout)
+
+    def loss(self, step: Step, host: L.LightningModule) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = self.head(step.z, step.z_lengths)
+        loss = self.head.loss(logits, step.out.aug_label)
+        return loss, {"aug": loss, "aug_acc": self.head.accuracy(logits.detach(), step.out.aug_label)}

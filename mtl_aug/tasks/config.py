@@ -1,0 +1,97 @@
+"""The module's config <-> the module: hyper-parameters as class paths, building from a config, and the
+project's one checkpoint reader (:func:`load_module`; user-facing errors in :mod:`mtl_aug.checkpoints`).
+
+A module's hyper-parameters are always its nested config (``{"front_end": {"class_path": ..., "init_args":
+{...}}, ...}``), whether LightningCLI built it or Python code did with classes or ``functools.partial``
+factories: :func:`normalize_hparams` writes factories as class paths, so every checkpoint holds a config that
+:func:`build_module` turns back into the same module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import legacy
+
+CHECKPOINT_FORMAT = 2  # 1 = the flat-hyperparameter module before issue 33 (still read: see legacy.py)
+FORMAT_KEY = "mtl_aug_format"
+READABLE_FORMATS = (1, CHECKPOINT_FORMAT)
+
+
+class CheckpointFormatError(RuntimeError):
+    """A checkpoint without, or with another, ``mtl_aug_format``."""
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def spec_of(value: Any) -> Any:
+    """A component factory as ``{"class_path", "init_args"}`` (classes, ``functools.partial`` of a class,
+    jsonargparse's factories); dataclasses as dicts; containers recursively; other values unchanged."""
+    if isinstance(value, functools.partial):
+        cls = value.func if isinstance(value.func, type) else next((a for a in value.args if isinstance(a, type)), None)
+        if cls is None:
+            raise TypeError(f"cannot write {value!r} as a class path")
+        return {"class_path": class_path(cls), "init_args": {k: spec_of(v) for k, v in value.keywords.items()}}
+    if isinstance(value, type):
+        return {"class_path": class_path(value), "init_args": {}}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: spec_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: spec_of(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [spec_of(v) for v in value]
+    return value
+
+
+def normalize_hparams(module) -> None:
+    """Rewrite the module's saved hyper-parameters as its config (class paths, plain values)."""
+    for k, v in list(module.hparams.items()):
+        module.hparams[k] = spec_of(v)
+
+
+def _parser():
+    from jsonargparse import ArgumentParser
+
+    from .multitask import MTLAugModule
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(MTLAugModule, "model", fail_untyped=False)
+    return parser
+
+
+def build_module(config: dict):
+    """An ``MTLAugModule`` from a nested ``model`` config (what LightningCLI would build from it)."""
+    config = {k: v for k, v in config.items() if not k.startswith("_")}  # Lightning's _instantiator, _class_path
+    parser = _parser()
+    cfg = parser.parse_object({"model": config})
+    return parser.instantiate(cfg).model
+
+
+def module_config(checkpoint: dict) -> dict:
+    """The nested config of a checkpoint's module, format 1 (flat hyper-parameters) translated."""
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    if checkpoint.get(FORMAT_KEY) == 1 or legacy.is_flat(hparams):
+        if "speaker_norm" in checkpoint and hparams.get("normalize", "utterance") == "none":
+            hparams["normalize"] = checkpoint["speaker_norm"].get("mode", "speaker")  # format 1: set by a callback
+        return legacy.nested_from_flat(hparams)
+    return hparams
+
+
+def load_module(path: str | Path, map_location: Any = None, checkpoint: dict | None = None, strict: bool = True,
+                weights_only: bool | None = None, **_: Any):
+    """The module of a checkpoint file (or of its already loaded ``checkpoint`` dict), on ``map_location``."""
+    if checkpoint is None:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=bool(weights_only))
+    model = build_module(module_config(checkpoint))
+    model.on_load_checkpoint(checkpoint)  # format check, format-1 state-dict names, policy RNG, group statistics
+    model.load_state_dict(checkpoint["state_dict"], strict=strict)
+    if map_location is not None:
+        model.to(map_location)
+    return model
