@@ -185,59 +185,28 @@ def front_end_before_power_change(fe):
     return old
 
 
-def policy_before_in_place_change(policy, wave, lengths, targets, front_end):
-    """``AugmentationPolicy.forward`` as it was before the in-place assembly change (an out-of-place
-    ``index_copy`` of the whole batch per chunk, at both stages; same random draws, same output), kept
-    here for the before/after figure."""
-    import torch
-
-    from mtl_aug.augment import chunk_sizes
-    from mtl_aug.masking import pad_to
-
-    n, dev = wave.size(0), wave.device
-    no_aug = torch.zeros(n, dtype=torch.long, device=dev)
-    g = policy.generator
-    perm = torch.randperm(n, generator=g).to(dev)
-    sizes = chunk_sizes(n, policy.proportions)
-    chunks = [(k, rows) for k, rows in enumerate(perm.split(sizes)) if rows.numel() > 0]
-    chunk_of_position = torch.arange(len(sizes), device=dev).repeat_interleave(torch.tensor(sizes, device=dev))
-    aug_label = no_aug.index_copy(0, perm, chunk_of_position)
-    parts = [(rows, *policy.augs[k].on_wave(wave[rows], lengths[rows], g)) for k, rows in chunks]
-    t = max(w.size(1) for _, w, _ in parts)
-    new_wave, new_lengths = wave.new_zeros(n, t), lengths.clone()
-    for rows, w, l in parts:
-        new_wave = new_wave.index_copy(0, rows, pad_to(w, t))
-        new_lengths = new_lengths.index_copy(0, rows, l)
-    clean, frame_lengths = front_end(new_wave, new_lengths)
-    feats, out_lengths, out_targets, mixed = clean, frame_lengths, targets, no_aug.bool()
-    for k, rows in chunks:
-        f, fl, tg, mx = policy.augs[k].on_feats(clean[rows], frame_lengths[rows], targets[rows], g)
-        feats = feats.index_copy(0, rows, f)
-        out_lengths = out_lengths.index_copy(0, rows, fl)
-        out_targets = out_targets.index_copy(0, rows, tg)
-        mixed = mixed.index_copy(0, rows, mx)
-    return feats, out_lengths, aug_label, out_targets, clean, mixed, new_lengths
-
-
 def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7, warmup: int = 1) -> dict:
     """x real time (seconds of audio per second) of the front end, each augmentation and the whole policy,
     batched on one CPU thread, no autograd (the policy runs on waveforms without gradients in training)."""
     import torch
 
-    from mtl_aug.augment import Mixup, SpecAugment, SpeedPerturb
+    from mtl_aug.augmentations import Mixup, SpecAugment, SpeedPerturb
 
     import bench_training as bt
+
+    from mtl_aug.tasks.base import soft_targets
 
     module = bt.make_module("mtl_aug")
     fe, policy = module.front_end, module.augment
     batch = bt.make_rows(batch_size, seconds)
     wave, lengths = batch["wave"], batch["lengths"]
-    targets = module._soft_targets(batch["label"])
+    targets = soft_targets(batch["label"], 4)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         feats, frame_lengths = fe(wave, lengths)
-    kw = {k: module.hparams[k] for k in ("speed_factors", "freq_mask_param", "time_mask_param", "n_freq_masks",
-                                          "n_time_masks", "mixup_alpha")}
+    policy_args = module.hparams["augment"]["init_args"]
+    kw = {k: policy_args[k] for k in ("speed_factors", "freq_mask_param", "time_mask_param", "n_freq_masks",
+                                      "n_time_masks", "mixup_alpha")}
     speed, spec, mix = SpeedPerturb(sample_rate=fe.sample_rate, **kw), SpecAugment(**kw), Mixup(**kw)
     fe_before = front_end_before_power_change(fe)
     fns = {
@@ -247,7 +216,6 @@ def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds:
         "mixup": lambda: mix.on_feats(feats, frame_lengths, targets, g),
         "policy": lambda: policy(wave, lengths, targets, fe),
         "front_end_before": lambda: fe_before(wave, lengths),
-        "policy_before": lambda: policy_before_in_place_change(policy, wave, lengths, targets, fe),
     }
     with torch.no_grad(), common.one_thread():
         res = common.compare(fns, "front_end", rounds, warmup)
@@ -262,11 +230,9 @@ def measure_frontend_augment(batch_size: int = 32, seconds: float = 3.0, rounds:
         "policy": "the whole AugmentationPolicy on a batch: chunking, speed on its chunk, ONE front-end pass "
                   "(its output is also clean_feats), SpecAugment and mixup on their chunks",
         "front_end_before": "before: torchaudio's MelSpectrogram power as abs().pow(2) (see bench_history.md)",
-        "policy_before": "before: out-of-place index_copy of the whole batch per chunk (see bench_history.md)",
     }
     out["speedups"] = {
         "front_end_power": round(res["front_end_before"]["median_s"] / res["front_end"]["median_s"], 3),
-        "policy_in_place_assembly": round(res["policy_before"]["median_s"] / res["policy"]["median_s"], 3),
     }
     return out
 
@@ -296,7 +262,7 @@ def measure_speed_variants(batch_size: int = 32, seconds: float = 3.0, rounds: i
 
     import torch
 
-    from mtl_aug.augment import SpeedPerturb
+    from mtl_aug.augmentations import SpeedPerturb
     from mtl_aug.masking import pad_to, zero_padding
 
     import bench_training as bt

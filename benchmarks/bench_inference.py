@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the numbers here")
     a = p.parse_args(argv)
     if a.ckpt:
-        from mtl_aug.inference.loading import load_model
+        from mtl_aug.checkpoints import load_model
 
         model = load_model(a.ckpt, "cpu")
     else:
-        from mtl_aug.module import MTLAugModule
+        from mtl_aug.tasks import MTLAugModule
 
         torch.manual_seed(0)
         model = MTLAugModule().eval()

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_training.py [--quick] [--seconds 3] [--batch-size 32] [--rounds 7]
         [--candidates]
 
-Systems and their hparams come from the configs (``experiments/base.yaml`` + ``experiments/systems/*.yaml``
-model sections): STL (``augment=False, w_recon=0, w_aug=0``), STL+aug (``augment=True``), MTL-AUG
-(``augment=True, w_recon=1, w_aug=1``) and MTL-AUG + unlabelled (an unlabelled batch of the same size
+Systems and their settings come from the configs (``experiments/base.yaml`` + ``experiments/systems/*.yaml``
+model sections, composed by ``mtl_aug.recipes.model_config``): STL (policy disabled, auxiliary weights 0),
+STL+aug (policy enabled), MTL-AUG (policy enabled, reconstruction and augmentation-classification weights 1) and MTL-AUG + unlabelled (an unlabelled batch of the same size
 merged into the step, as the CombinedLoader delivers it). Every step sees the same labelled batch of
 ``batch_size`` random speech-level waveforms of ``seconds`` (the cost does not depend on the content);
 ``self.log``/``self.log_dict`` are stubbed (no Trainer), the optimizer is the module's own
@@ -35,30 +35,32 @@ SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled")
 LABELS = {"stl": "STL", "stl_aug": "STL+aug", "mtl_aug": "MTL-AUG", "mtl_aug_unlabelled": "MTL-AUG + unlabelled"}
 
 
-def system_config(system: str) -> tuple[dict, dict]:
-    """(model kwargs, data section) of ``experiments/base.yaml`` overlaid with ``experiments/systems/<system>.yaml``."""
+def system_config(system: str, flags=()) -> tuple[dict, dict]:
+    """(nested model config, data section) of ``experiments/base.yaml`` + ``experiments/systems/<system>.yaml``
+    (+ ``--model.*`` flags), as LightningCLI composes them."""
     import yaml
 
-    model: dict = {}
+    from mtl_aug.recipes import model_config
+
+    files = [common.REPO / "experiments" / "base.yaml", common.REPO / "experiments" / "systems" / f"{system}.yaml"]
     data: dict = {}
-    for path in (common.REPO / "experiments" / "base.yaml", common.REPO / "experiments" / "systems" / f"{system}.yaml"):
-        cfg = yaml.safe_load(path.read_text()) or {}
-        model.update(cfg.get("model") or {})
-        data.update(cfg.get("data") or {})
-    return model, data
+    for path in files:
+        data.update((yaml.safe_load(path.read_text()) or {}).get("data") or {})
+    return model_config(files, list(flags)), data
 
 
 def make_module(system: str, seed: int = 0, **overrides):
-    """An ``MTLAugModule`` with the system's config hparams, in train mode, ``log``/``log_dict`` stubbed."""
+    """An ``MTLAugModule`` with the system's config, in train mode, ``log``/``log_dict`` stubbed; ``overrides``
+    are model settings (flat shorthands such as ``n_mels=32`` or nested keys)."""
     import torch
 
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
 
-    model_cfg, _ = system_config(system)
-    model_cfg["scheduler"] = "none"  # no Trainer here; the lr schedule does not change a step's cost
-    model_cfg.update(overrides)
+    # no Trainer here; the lr schedule does not change a step's cost
+    flags = ["--model.optimization.scheduler=none", *(f"--model.{k}={v}" for k, v in overrides.items())]
+    model_cfg, _ = system_config(system, flags)
     torch.manual_seed(seed)
-    module = MTLAugModule(**model_cfg)
+    module = MTLAugModule.from_config(model_cfg)
     module.log = lambda *a, **k: None  # type: ignore[method-assign]
     module.log_dict = lambda *a, **k: None  # type: ignore[method-assign]
     return module.train()
@@ -111,7 +113,7 @@ def measure_training(batch_size: int = 32, seconds: float = 3.0, rounds: int = 7
     """Median step time, labelled utterances per second and the ratio to STL for every system. The glibc
     allocator setting that ``MTLAugModule.on_fit_start`` applies in a CPU fit is applied here too (its
     before/after: :func:`measure_allocator`)."""
-    from mtl_aug.module import tune_cpu_allocator
+    from mtl_aug.allocator import tune_cpu_allocator
 
     tuned = tune_cpu_allocator()
     steps = {s: step_for(s, batch_size, seconds) for s in systems}
@@ -205,9 +207,11 @@ def measure_candidates(batch_size: int = 32, seconds: float = 3.0, rounds: int =
         if compile_:
             comp = step_for("mtl_aug", batch_size, seconds)
             m = comp.module
-            for name in ("encoder", "emotion_head", "decoder", "aug_head"):
-                if getattr(m, name, None) is not None:
-                    setattr(m, name, torch.compile(getattr(m, name)))
+            owners = [(m.network, "encoder"), (m.network, "head"), *((t, "head") for t in m.tasks.values()
+                                                                        if getattr(t, "head", None) is not None
+                                                                        and t is not m.emotion)]
+            for owner, name in owners:  # the encoder and every head
+                setattr(owner, name, torch.compile(getattr(owner, name)))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -232,7 +236,7 @@ def _allocator_child(seconds: float, batch_size: int, rounds: int, tuned: bool) 
     page faults per step (medians)."""
     import resource
 
-    from mtl_aug.module import tune_cpu_allocator
+    from mtl_aug.allocator import tune_cpu_allocator
 
     applied = tune_cpu_allocator() if tuned else False
     steps = {s: step_for(s, batch_size, seconds) for s in ("stl", "mtl_aug")}

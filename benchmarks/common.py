@@ -74,7 +74,7 @@ def git_info() -> dict:
 def machine_info() -> dict:
     import torch
 
-    from mtl_aug.evaluation.runs import cpu_model  # the same CPU name the cv results record
+    from mtl_aug.provenance import cpu_model  # the same CPU name the cv results record
 
     return {
         "cpu": cpu_model(),

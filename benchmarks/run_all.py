@@ -86,7 +86,7 @@ def run(sections=SECTIONS, quick: bool = False, candidates: bool = False, compil
             with common.section(res["sections"], "inference", verbose):
                 from bench_inference import measure_rtf
 
-                from mtl_aug.module import MTLAugModule
+                from mtl_aug.tasks import MTLAugModule
 
                 torch.manual_seed(0)
                 backends = ("eager",) if quick else ("eager", "eager_windowed", "torchscript", "onnxruntime")

@@ -7,7 +7,8 @@
   its data rebuilt from the checkpoint (same corpus, fold, test corpus, sample rate, eval crop).
 
 Both read the file once (:func:`read_checkpoint`), check it (:func:`check_format`) and build the module with
-:func:`mtl_aug.tasks.config.load_module` (format-1 checkpoints of the flat module translated).
+``MTLAugModule.load_from_checkpoint`` (:func:`mtl_aug.tasks.config.load_module`; format-1 checkpoints of the
+flat module translated).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from mtl_aug.tasks.config import CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, load_module
+from mtl_aug.tasks import MTLAugModule
+from mtl_aug.tasks.config import CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def check_format(path: str | Path, ckpt: dict, group_norm: bool = False) -> None
 
 def _module(path: Path, checkpoint: dict, device):
     try:
-        return load_module(path, map_location=device, checkpoint=checkpoint)
+        return MTLAugModule.load_from_checkpoint(path, map_location=device, checkpoint=checkpoint)
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - the module's own format check, state-dict mismatch ...
@@ -139,7 +141,7 @@ def load_for_evaluation(path: str | Path, group_norm: bool = True):
     checkpoint, _ = read_checkpoint(path, map_location="cpu")
     check_format(path, checkpoint, group_norm=group_norm)
     try:
-        model = load_module(path, map_location="cpu", checkpoint=checkpoint).eval()
+        model = MTLAugModule.load_from_checkpoint(path, map_location="cpu", checkpoint=checkpoint).eval()
     except RuntimeError as e:  # a state dict of another model version (architecture changed since)
         raise RuntimeError(f"{path} does not load into the current model code ({str(e).splitlines()[0]} ...): it was "
                            "trained by an older version; retrain its runs (cv ... --force)") from e
@@ -165,8 +167,6 @@ def save_untrained_checkpoint(path: str | Path, seed: int = 0, **flat) -> Path:
     through Lightning's own ``save_checkpoint``, so it has the exact structure of a trained one.
     """
     import lightning as L
-
-    from mtl_aug.tasks import MTLAugModule
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,10 @@ def main(argv: list[str]) -> int:
     cli = PretrainCLI(MTLAugModule, UnlabelledDataModule, args=rest, run=False, seed_everything_default=0,
                       save_config_kwargs={"overwrite": True})
     model, dm = cli.model, cli.datamodule
-    if model.emotion is not None:
-        raise SystemExit("pretrain: the pool has no labels; leave the emotion task out (--model.emotion=null)")
-    if not model.tasks:
+    if model.emotion is not None and model.emotion.class_weights is not None:
+        raise SystemExit("pretrain: the pool has no labels; set --model.class_weights=null (or leave the emotion task "
+                         "out: --model.emotion=null)")
+    if not any(task is not model.emotion for task in model.tasks.values()):
         raise SystemExit("pretrain: no auxiliary task would be trained (set the reconstruction / aug_classification "
                          "weights, w_recon / w_aug, > 0)")
     cli.trainer.fit(model, datamodule=dm)

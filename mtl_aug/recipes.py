@@ -117,6 +117,25 @@ def normalization_args(normalize: str) -> list[str]:
     return [] if normalize == "utterance" else [f"--model.normalize={normalize}"]
 
 
+def model_config(config_files: Sequence[str | Path], flags: Sequence[str] = ()) -> dict:
+    """The nested ``model`` config that LightningCLI composes from the ``model`` sections of ``config_files`` and
+    ``--model.*`` flags (shorthands translated), without the data or trainer: what ``MTLAugModule.from_config``
+    builds (benchmarks, tests)."""
+    from jsonargparse import ArgumentParser
+
+    from mtl_aug.tasks import MTLAugModule
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(MTLAugModule, "model", fail_untyped=False)
+    args = []
+    for f in config_files:
+        section = (yaml.safe_load(Path(f).read_text()) or {}).get("model")
+        if section:
+            args.append("--model=" + yaml.safe_dump(legacy.nested_partial(section)))
+    cfg = parser.parse_args(translate_args(args + list(flags)))
+    return yaml.safe_load(parser.dump(cfg, skip_none=False))["model"]
+
+
 # -- flat model keys (shorthands) -> nested keys ---------------------------------------------------------------
 def translate_config(path_or_text: str) -> str | None:
     """The YAML of a config whose ``model`` section holds flat keys, translated (None: nothing to translate)."""

@@ -18,7 +18,8 @@ from sklearn.svm import SVC
 
 from mtl_aug.baseline import svm
 from mtl_aug.data.functionals import FunctionalsCache, FunctionalsExtractor
-from mtl_aug.baseline.run import BaselineConfig, is_baseline, parse_args
+from mtl_aug.baseline.run import BaselineConfig, parse_args
+from mtl_aug.recipes import is_baseline, recipe_args
 from mtl_aug.data.audio import AudioError
 from mtl_aug.data.cache import WaveformCache
 from mtl_aug.evaluation import adversarial, cross, cv, noise, runs
@@ -83,9 +84,9 @@ def test_config_rejects_unknown_settings():
 
 
 def test_system_yaml_declares_the_family_and_skips_the_neural_base_config():
-    args = runs.config_args("emodb", "compare_svm")
+    args = recipe_args("emodb", "compare_svm")
     assert is_baseline(args) and not any(a.endswith("base.yaml") for a in args)
-    assert not is_baseline(runs.config_args("emodb", "mtl_aug"))
+    assert not is_baseline(recipe_args("emodb", "mtl_aug"))
     data, cfg, seed = parse_args([*args, "--trainer.max_epochs=3", "--model.C=[0.1]", "--seed_everything=4"])
     assert cfg.feature_set == "compare" and cfg.C == [0.1] and seed == 4 and data["corpus"] == "emodb"
 

@@ -50,7 +50,7 @@ def test_every_system_config_parses(system, capsys, monkeypatch):
         make_cli([*CONFIGS, "--config", f"experiments/systems/{system}.yaml", "--print_config"], run=False)
     assert exit_.value.code in (0, None)
     out = capsys.readouterr().out
-    assert "w_recon" in out and "ModelCheckpoint" in out
+    assert "ReconstructionTask" in out and "AugmentationTask" in out and "ModelCheckpoint" in out
 
 
 @pytest.mark.parametrize("corpus", sorted(p.stem for p in (REPO / "experiments" / "corpora").glob("*.yaml")))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mtl_aug.evaluation import curves
+from mtl_aug.evaluation import curves, paper_sections
 
 HEADER = "epoch,step,train/ce_epoch,train/loss_epoch,train/ce_step,val/uar,test/uar\n"
 
@@ -56,14 +56,12 @@ def test_curves_cli_refuses_an_empty_folder(tmp_path, capsys):
 
 def test_paper_tables_find_each_system_by_its_exact_folder(tmp_path):
     """``stl`` must not pick up ``stl_aug_speakernorm`` (a prefix glob did)."""
-    from mtl_aug.evaluation import paper
-
     for name in ("stl", "stl_speakernorm", "stl_aug_speakernorm", "mtl_aug_unlabelled_corpusnorm"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text("{}")
-    assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl")] == ["stl", "stl_speakernorm"]
-    assert [p.parent.name for p in paper.system_summaries(tmp_path, "stl_aug")] == ["stl_aug_speakernorm"]
-    assert paper.system_summaries(tmp_path, "mtl_aug") == []
+    assert [p.parent.name for p in paper_sections.system_summaries(tmp_path, "stl")] == ["stl", "stl_speakernorm"]
+    assert [p.parent.name for p in paper_sections.system_summaries(tmp_path, "stl_aug")] == ["stl_aug_speakernorm"]
+    assert paper_sections.system_summaries(tmp_path, "mtl_aug") == []
 
 
 def test_auxiliary_task_section_first_chosen_last(tmp_path):
@@ -97,9 +95,9 @@ def test_curves_md_records_the_command_that_made_it(tmp_path, monkeypatch):
 
 
 def test_provenance_names_the_working_folder_only_outside_the_repository_root(monkeypatch):
-    from mtl_aug.evaluation import runs
+    from mtl_aug.provenance import REPO_ROOT, provenance
 
-    monkeypatch.chdir(runs.REPO_ROOT)
-    assert "cwd" not in runs.provenance("cv", [])
-    monkeypatch.chdir(runs.REPO_ROOT / "mtl_aug" / "evaluation")
-    assert runs.provenance("cv", [])["cwd"] == "mtl_aug/evaluation"
+    monkeypatch.chdir(REPO_ROOT)
+    assert "cwd" not in provenance("cv", [])
+    monkeypatch.chdir(REPO_ROOT / "mtl_aug" / "evaluation")
+    assert provenance("cv", [])["cwd"] == "mtl_aug/evaluation"

@@ -18,6 +18,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 
 from mtl_aug.evaluation import adversarial, cross, cv, noise, paper, runs
+from mtl_aug.provenance import machine
 
 pytestmark = pytest.mark.slow
 
@@ -125,8 +126,8 @@ def test_cv_end_to_end_with_resume(cv_done):
     assert "UAR (pooled)" in md and "git commit" in md and "LOSO" in md
     assert s["trained_at"] == [s["git_commit"]] and "runs trained at commit(s)" in md
     # the hardware each run trained on (float rounding depends on it), with torch's kernel level
-    assert s["trained_on"] == [runs.machine()] and f"- runs trained on: {runs.machine()}" in md
-    assert torch.backends.cpu.get_cpu_capability() in runs.machine()
+    assert s["trained_on"] == [machine()] and f"- runs trained on: {machine()}" in md
+    assert torch.backends.cpu.get_cpu_capability() in machine()
     assert all(json.loads(p.read_text())["torch_threads"] >= 1 for p in out.glob("runs/*/result.json"))
 
 
@@ -333,9 +334,9 @@ def test_cv_with_speaker_normalisation_and_balanced_weights(env, speakernorm_cv)
     res = json.loads((out / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())
     ckpt = torch.load(res["best_checkpoint"], map_location="cpu", weights_only=False)
     assert "synthetic:F01" in ckpt["speaker_norm"]["stats"]  # the test speaker has statistics
-    assert ckpt["hyper_parameters"]["normalize"] == "none"
+    assert ckpt["hyper_parameters"]["front_end"]["init_args"]["normalize"] == "speaker"  # no self-normalisation
     # balanced weights were computed from the training rows (synthetic classes are balanced -> all 1)
-    w = ckpt["state_dict"]["emotion_head.class_weights"]
+    w = ckpt["state_dict"]["network.head.class_weights"]
     assert torch.allclose(w, torch.ones(4))
     table = paper.within_table(env["results"], "synthetic", ["stl"])
     assert any(line.startswith("| stl | speaker |") for line in table.splitlines())
@@ -368,7 +369,8 @@ def test_cv_parallel_jobs_match_sequential(env, capfd):
 def test_noise_and_adversarial_on_speaker_normalised_checkpoints(env, speakernorm_cv):
     """--normalize speaker: the cv checkpoints of <system>_speakernorm; clean = the cv test (stored statistics),
     noisy = the test speaker's statistics recomputed from its noisy audio."""
-    from mtl_aug.evaluation.speaker_norm import EvalGroupNorm
+    from mtl_aug.checkpoints import load_for_evaluation
+    from mtl_aug.evaluation.group_norm import EvalGroupNorm
 
     before = list(runs.EXECUTED)
     argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--snrs", "0", "--normalize", "speaker",
@@ -382,16 +384,16 @@ def test_noise_and_adversarial_on_speaker_normalised_checkpoints(env, speakernor
     assert "| stl_speakernorm |" in (env["results"] / "synthetic" / "noise.md").read_text()
 
     # the recomputation itself: on unperturbed audio it gives the stored statistics back; noise changes them
-    model, dm, state = runs.load_run_checkpoint(res["checkpoint"])
+    model, dm, state = load_for_evaluation(res["checkpoint"])
     norm = EvalGroupNorm(model, dm, state)
     stored = norm.stored["synthetic:F01"]
     norm.use(lambda b: b["wave"])
-    again = norm.front.stats["synthetic:F01"]
+    again = norm.group_norm.stats["synthetic:F01"]
     assert torch.allclose(again[0], stored[0], atol=1e-3) and torch.allclose(again[1], stored[1], atol=1e-3)
     norm.use(lambda b: b["wave"] + 0.3 * torch.randn_like(b["wave"]))
-    assert not torch.allclose(norm.front.stats["synthetic:F01"][0], stored[0], atol=1e-2)
+    assert not torch.allclose(norm.group_norm.stats["synthetic:F01"][0], stored[0], atol=1e-2)
     norm.use(None)
-    assert norm.front.stats["synthetic:F01"] is norm.stored["synthetic:F01"]
+    assert norm.group_norm.stats["synthetic:F01"] is norm.stored["synthetic:F01"]
 
     argv = ["--corpus", "synthetic", "--system", "stl", "--folds", "F01", "--snrs", "20", "--pgd-steps", "2",
             "--normalize", "speaker", "--results-dir", str(env["results"] / "synthetic"), *common(env), *env["extra"]]

@@ -8,7 +8,7 @@ from sklearn.metrics import balanced_accuracy_score
 
 from mtl_aug.cli import main as cli_main
 from mtl_aug.evaluation import ensemble, paired
-from mtl_aug.evaluation.cv import write_csv
+from mtl_aug.evaluation.results import write_csv
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 

@@ -10,7 +10,6 @@ import torch
 from mtl_aug.features import LogMelFrontEnd
 from mtl_aug.inference.export import (
     PARITY_TOLERANCE,
-    DFTMelSpectrogram,
     example_inputs,
     export_onnx,
     export_torchscript,
@@ -20,8 +19,9 @@ from mtl_aug.inference.export import (
     reference_probs,
     run_exported,
 )
-from mtl_aug.inference.loading import load_model
-from mtl_aug.module import MTLAugModule
+from mtl_aug.checkpoints import load_model
+from mtl_aug.inference.dft import DFTMelSpectrogram
+from mtl_aug.tasks import MTLAugModule
 
 CLASSES = ["anger", "joy", "neutral", "sadness", "fear"]
 TINY = dict(n_mels=24, enc_channels=[4, 8], enc_time_pool=[2, 1], enc_freq_pool=[2, 2], enc_out_dim=16,
@@ -33,7 +33,7 @@ BATCHES = [(2.7, 0.45), (5.3,)]
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     torch.manual_seed(0)
-    m = MTLAugModule(class_names=CLASSES, **TINY)
+    m = MTLAugModule.from_flat(class_names=CLASSES, **TINY)
     with torch.no_grad():  # sharpen the untrained classifier so probabilities are far from uniform
         m.emotion_head.classifier.weight.mul_(40.0)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,

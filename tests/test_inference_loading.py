@@ -7,14 +7,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from mtl_aug.inference.loading import (
+from mtl_aug.checkpoints import (
     CheckpointError,
     expected_format,
     load_model,
     resolve_device,
     save_untrained_checkpoint,
 )
-from mtl_aug.module import MTLAugModule
+from mtl_aug.tasks import MTLAugModule
 
 TINY = dict(n_mels=16, enc_channels=[4, 4], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=16,
             lstm_hidden=8, attn_dim=8, embed_dim=8, dec_hidden=16, aug_hidden=8)
@@ -88,16 +88,16 @@ def test_speaker_normalised_checkpoint_is_refused(tiny_ckpt, tmp_path):
         load_model(path)
     _assert_one_line(err, path, "speaker-level", "make pretrained")
     # noise/adversarial load cv checkpoints through the same check
-    from mtl_aug.evaluation.runs import load_checkpoint
+    from mtl_aug.checkpoints import load_for_evaluation
 
     with pytest.raises(CheckpointError) as err:
-        load_checkpoint(path)
+        load_for_evaluation(path, group_norm=False)
     _assert_one_line(err, path, "speaker-level", "predict and export")
 
 
 def test_module_check_is_also_turned_into_one_line(tiny_ckpt, tmp_path, monkeypatch):
     """Even if the pre-check is bypassed, the module's own on_load_checkpoint error comes out as one line."""
-    import mtl_aug.inference.loading as loading
+    import mtl_aug.checkpoints as loading
 
     ckpt = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
     ckpt["mtl_aug_format"] = 999

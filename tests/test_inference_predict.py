@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from mtl_aug.inference.loading import load_model, save_untrained_checkpoint
+from mtl_aug.checkpoints import load_model, save_untrained_checkpoint
 from mtl_aug.inference.predict import csv_columns, expand_inputs, main, predict_waveform
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
@@ -131,7 +131,8 @@ def test_single_good_file_exits_zero_through_the_dispatcher(demo_ckpt, tmp_path)
 
 
 def test_several_checkpoints_predict_their_mean_probabilities(demo_ckpt, tmp_path, capsys):
-    from mtl_aug.inference.loading import CheckpointError, SeedEnsemble, load_models
+    from mtl_aug.checkpoints import CheckpointError
+    from mtl_aug.inference.loading import SeedEnsemble, load_models
 
     other = save_untrained_checkpoint(tmp_path / "seed1.ckpt", seed=1, class_names=CLASSES)
     wave = torch.from_numpy(_noise(6.0, 16000, seed=4)[:, 0])

@@ -6,9 +6,10 @@ import json
 
 import pytest
 import torch
+import yaml
 
+from mtl_aug.checkpoints import load_model
 from mtl_aug.inference import pretrained
-from mtl_aug.inference.loading import load_model
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,8 @@ def test_release_model_and_model_card(corpus, capsys):
     assert card["cross_validated"]["measured"] and "61.2 ± 2.1 %" in card["cross_validated"]["text"]
     for key in ("date", "git_commit", "mtl_aug_version", "torch_version", "config", "protocol"):
         assert card[key], key
-    assert "fold: all" in card["config"] and "enc_out_dim: 16" in card["config"]
+    config = yaml.safe_load(card["config"])  # the resolved config: the flat flags at their nested keys
+    assert config["data"]["fold"] == "all" and config["model"]["encoder"]["init_args"]["out_dim"] == 16
     md = (out / "MODEL_CARD.md").read_text()
     assert "61.2 ± 2.1 %" in md and card["git_commit"] in md and card["data"]["manifest_sha256"] in md
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mtl_aug.augment import AUGMENTATIONS, AugmentationPolicy, Mixup, SpecAugment, SpeedPerturb, chunk_sizes
+from mtl_aug.augment import AugmentationPolicy, chunk_sizes
+from mtl_aug.augmentations import AUGMENTATIONS, Mixup, SpecAugment, SpeedPerturb
 from mtl_aug.features import LogMelFrontEnd
 from mtl_aug.masking import lengths_to_mask
 

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mtl_aug.masking import lengths_to_mask
-from mtl_aug.module import CheckpointFormatError, MTLAugModule
+from mtl_aug.tasks import CheckpointFormatError, MTLAugModule
 
 
 pytestmark = pytest.mark.filterwarnings(
@@ -56,7 +56,7 @@ def trainer(**kw) -> L.Trainer:
 
 def test_training_step_on_combined_and_labelled_only_batches():
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY).train()
+    model = MTLAugModule.from_flat(**TINY).train()
     combined = {"labelled": utterances(8, seed=1), "unlabelled": utterances(8, labelled=False, seed=2, t=6000)}
     for batch in (combined, {"labelled": utterances(8, seed=3)}, utterances(8, seed=4)):
         model.zero_grad()
@@ -70,7 +70,7 @@ def test_training_step_on_combined_and_labelled_only_batches():
 
 
 def test_stl_builds_and_computes_no_auxiliary_heads():
-    model = MTLAugModule(augment=False, w_recon=0.0, w_aug=0.0, **TINY).train()
+    model = MTLAugModule.from_flat(augment=False, w_recon=0.0, w_aug=0.0, **TINY).train()
     assert model.decoder is None and model.aug_head is None  # never built: no loss, no gradient
     batch = {"labelled": utterances(6, seed=1), "unlabelled": utterances(6, labelled=False, seed=2)}
     out = model.training_step(batch, 0)
@@ -78,13 +78,13 @@ def test_stl_builds_and_computes_no_auxiliary_heads():
     out["loss"].backward()
     assert all(p.grad is not None for p in model.encoder.parameters())
     # an ablation keeps exactly the other auxiliary head
-    no_recon = MTLAugModule(augment=True, w_recon=0.0, w_aug=1.0, **TINY).train()
+    no_recon = MTLAugModule.from_flat(augment=True, w_recon=0.0, w_aug=1.0, **TINY).train()
     out = no_recon.training_step(batch, 0)
     out["loss"].backward()
     assert no_recon.decoder is None and "recon" not in out
     assert any(p.grad.abs().sum() > 0 for p in no_recon.aug_head.parameters())
     with pytest.raises(ValueError, match="w_aug"):
-        MTLAugModule(augment=False, w_aug=1.0, **TINY)
+        MTLAugModule.from_flat(augment=False, w_aug=1.0, **TINY)
 
 
 @pytest.mark.parametrize("augment", [False, True])
@@ -94,7 +94,7 @@ def test_unlabelled_rows_reach_only_the_auxiliary_losses(augment):
     grads = {}
     for w_aux in (0.0, 1.0):
         torch.manual_seed(0)
-        model = MTLAugModule(augment=augment, w_recon=w_aux, w_aug=w_aux if augment else 0.0, **TINY).train()
+        model = MTLAugModule.from_flat(augment=augment, w_recon=w_aux, w_aug=w_aux if augment else 0.0, **TINY).train()
         lab, unl = utterances(8, seed=1), utterances(8, labelled=False, seed=2)
         unl["wave"].requires_grad_(True)
         model.training_step({"labelled": lab, "unlabelled": unl}, 0)["loss"].backward()
@@ -105,7 +105,7 @@ def test_unlabelled_rows_reach_only_the_auxiliary_losses(augment):
 
 def test_tiny_overfit_reaches_full_training_accuracy():
     torch.manual_seed(0)
-    model = MTLAugModule(class_names=["low", "high"], scheduler="none", lr=3e-3, **TINY)
+    model = MTLAugModule.from_flat(class_names=["low", "high"], scheduler="none", lr=3e-3, **TINY)
     batch = utterances(8, seed=0, c=2)
     opt = model.configure_optimizers()
     model.train()
@@ -121,7 +121,7 @@ def test_tiny_overfit_reaches_full_training_accuracy():
 
 def test_lightning_fit_validate_test_predict_and_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY)
+    model = MTLAugModule.from_flat(**TINY)
     tr = trainer(max_epochs=1)
     train = {"labelled": loader(2, 8), "unlabelled": loader(2, 8, labelled=False, seed=10)}
     tr.fit(model, train_dataloaders=train, val_dataloaders=loader(1, 8, seed=20))
@@ -146,7 +146,7 @@ def test_lightning_fit_validate_test_predict_and_checkpoint_round_trip(tmp_path)
     path = tmp_path / "model.ckpt"
     tr.save_checkpoint(path)
     loaded = MTLAugModule.load_from_checkpoint(path)
-    assert loaded.hparams.enc_channels == [8, 16] and loaded.decoder is not None
+    assert loaded.hparams["encoder"]["init_args"]["channels"] == [8, 16] and loaded.decoder is not None
     batch = utterances(3, seed=50)
     model.eval(), loaded.eval()
     with torch.no_grad():
@@ -166,7 +166,7 @@ def test_lightning_fit_validate_test_predict_and_checkpoint_round_trip(tmp_path)
 
 
 def test_stl_fit_logs_no_auxiliary_losses():
-    model = MTLAugModule(augment=False, w_recon=0.0, w_aug=0.0, scheduler="cosine", **TINY)
+    model = MTLAugModule.from_flat(augment=False, w_recon=0.0, w_aug=0.0, scheduler="cosine", **TINY)
     tr = trainer(max_epochs=1, limit_val_batches=0)
     tr.fit(model, train_dataloaders={"labelled": loader(1, 6)})
     logged = set(tr.callback_metrics)
@@ -179,11 +179,11 @@ def test_balanced_class_weights_from_the_training_split():
 
     from mtl_aug.data.dataset import Item
 
-    model = MTLAugModule(**TINY, class_weights="balanced")
+    model = MTLAugModule.from_flat(**TINY, class_weights="balanced")
     items = [Item(f"k{i}", None, y, "s") for i, y in enumerate([0, 0, 0, 0, 1, 1, 2, 3])]
     model._trainer = SimpleNamespace(datamodule=SimpleNamespace(datasets={"train": SimpleNamespace(items=items)}))
     model.setup("fit")
     assert model.emotion_head.class_weights.tolist() == pytest.approx([0.5, 1.0, 2.0, 2.0])
-    assert "emotion_head.class_weights" in model.state_dict()  # the fold's weights travel with the checkpoint
+    assert "network.head.class_weights" in model.state_dict()  # the fold's weights travel with the checkpoint
     with pytest.raises(ValueError, match="balanced"):
-        MTLAugModule(**TINY, class_weights="inverse")
+        MTLAugModule.from_flat(**TINY, class_weights="inverse")

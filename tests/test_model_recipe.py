@@ -64,16 +64,16 @@ def test_multi_crop_even_spacing_short_rows_and_gradient():
 
 def test_tta_is_the_mean_of_the_crops_probabilities():
     from mtl_aug.masking import multi_crop
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
     from tests.test_model_module import TINY, utterances
 
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY, tta_crops=3, tta_crop_seconds=0.25).eval()
+    model = MTLAugModule.from_flat(**TINY, tta_crops=3, tta_crop_seconds=0.25).eval()
     b = utterances(4)
     with torch.no_grad():
         got = model.emotion_logits(b["wave"], b["lengths"]).exp()
         crops, lengths = multi_crop(b["wave"], b["lengths"], 4000, 3)
-        want = torch.softmax(model._logits(crops, lengths), -1).view(4, 3, -1).mean(1)
+        want = torch.softmax(model.network.logits(crops, lengths), -1).view(4, 3, -1).mean(1)
     assert torch.allclose(got, want, atol=1e-6)
     model.train()  # training never crops at test time: the whole rows go through
     with torch.no_grad():
@@ -103,11 +103,11 @@ def test_prosody_tracks_find_the_pitch_of_a_harmonic_tone_and_zero_padding():
 
 
 def test_module_with_prosody_trains_and_reconstructs_every_column():
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
     from tests.test_model_module import TINY, utterances
 
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY, prosody=True).train()
+    model = MTLAugModule.from_flat(**TINY, prosody=True).train()
     assert model.encoder.extra_dims == 3 and model.decoder.n_mels == 35
     out = model.training_step(utterances(8), 0)
     out["loss"].backward()
@@ -124,11 +124,11 @@ def test_swa_averages_the_end_of_epoch_weights_from_its_start_epoch():
     import lightning as L
 
     from mtl_aug.callbacks import SWAWeightAveraging
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
     from tests.test_model_module import TINY, loader
 
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY, w_recon=0, w_aug=0, augment=False, scheduler="none")
+    model = MTLAugModule.from_flat(**TINY, w_recon=0, w_aug=0, augment=False, scheduler="none")
     seen = []
 
     class Record(L.Callback):
@@ -165,21 +165,21 @@ def test_mixup_mixes_side_features_with_the_rows_partner_and_lambda():
 def test_fusion_model_standardises_extracts_and_fuses_functionals(monkeypatch):
     import numpy as np
 
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
     from tests.test_model_module import TINY, utterances
 
     torch.manual_seed(0)
-    model = MTLAugModule(**TINY, functionals="egemaps").eval()
-    assert model.emotion_head.side_dim == 88 and model.func_mean.shape == (88,)
+    model = MTLAugModule.from_flat(**TINY, functionals="egemaps").eval()
+    assert model.emotion_head.side_dim == 88 and model.network.func_mean.shape == (88,)
     b = utterances(3, t=8000)
     with torch.no_grad():
-        extracted = model.extract_functionals(b["wave"], b["lengths"])
+        extracted = model.network.extract_functionals(b["wave"], b["lengths"])
         assert extracted.shape == (3, 88) and torch.isfinite(extracted).all()
         # the logits from the wave equal those from the same functionals given explicitly
         assert torch.allclose(model.emotion_logits(b["wave"], b["lengths"]),
                               model.emotion_logits(b["wave"], b["lengths"], extracted), atol=1e-5)
         # and they depend on the functionals
-        other = model.emotion_logits(b["wave"], b["lengths"], extracted + 5 * model.func_std)
+        other = model.emotion_logits(b["wave"], b["lengths"], extracted + 5 * model.network.func_std)
         assert not torch.allclose(other, model.emotion_logits(b["wave"], b["lengths"], extracted))
     model.train()
     batch = utterances(8) | {"functionals": torch.randn(8, 88)}
@@ -188,4 +188,4 @@ def test_fusion_model_standardises_extracts_and_fuses_functionals(monkeypatch):
     assert model.emotion_head.side[1].weight.grad.abs().sum() > 0
     from mtl_aug.inference.export import export_blockers
 
-    assert "functionals" in export_blockers(model) and export_blockers(MTLAugModule(**TINY)) == ""
+    assert "functionals" in export_blockers(model) and export_blockers(MTLAugModule.from_flat(**TINY)) == ""

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mtl_aug.data.unlabelled import UnlabelledDataModule
-from mtl_aug.pretrain import PretrainError, load_parts, main as pretrain_main
+from mtl_aug.pretrain import main as pretrain_main
+from mtl_aug.tasks.pretrained import PretrainError, load_parts
 
 TINY = ["--model.n_mels=32", "--model.enc_channels=[8,16]", "--model.enc_time_pool=[1,2]",
         "--model.enc_freq_pool=[2,2]", "--model.enc_out_dim=32", "--model.lstm_hidden=16", "--model.attn_dim=16",
@@ -33,7 +34,7 @@ def test_pool_is_unlabelled_and_leaves_out_the_excluded_speakers(synthetic_corpu
 
 @pytest.mark.slow
 def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_corpus, tmp_path, monkeypatch):
-    from mtl_aug.module import MTLAugModule
+    from mtl_aug.tasks import MTLAugModule
 
     c = synthetic_corpus
     monkeypatch.setenv("SYNTHETIC_ROOT", str(c["root"]))
@@ -49,15 +50,15 @@ def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_co
 
     tiny = dict(n_mels=32, enc_channels=[8, 16], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=32,
                 lstm_hidden=16, attn_dim=16, embed_dim=16, dec_hidden=32, aug_hidden=16)
-    model = MTLAugModule(**tiny, init_from=str(out))
+    model = MTLAugModule.from_flat(**tiny, init_from=str(out))
     before = model.emotion_head.state_dict()
     load_parts(model, out, ["front_end", "encoder"])
     for k, v in model.encoder.state_dict().items():
         assert torch.equal(v, saved[f"encoder.{k}"])
     assert all(torch.equal(v, before[k]) for k, v in model.emotion_head.state_dict().items())
     with pytest.raises(PretrainError, match=r"enc\.pt.*does not match"):  # another architecture: named error
-        load_parts(MTLAugModule(**(tiny | {"enc_channels": [8, 8]})), out, ["encoder"])
+        load_parts(MTLAugModule.from_flat(**(tiny | {"enc_channels": [8, 8]})), out, ["encoder"])
     with pytest.raises(PretrainError, match="no such part"):
-        load_parts(MTLAugModule(**tiny, w_recon=0), out, ["decoder"])
+        load_parts(MTLAugModule.from_flat(**tiny, w_recon=0), out, ["decoder"])
     with pytest.raises(PretrainError, match="not found"):
         load_parts(model, tmp_path / "missing.pt", ["encoder"])

@@ -11,7 +11,8 @@ import yaml
 
 from mtl_aug.sweep import objective
 from mtl_aug.sweep.config import METHODS, SweepConfigError, check_config, load_sweep, sweep_from_config
-from mtl_aug.sweep.runner import check, main
+from mtl_aug.sweep.checks import check
+from mtl_aug.sweep.runner import main
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))

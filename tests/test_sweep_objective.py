@@ -103,7 +103,7 @@ def test_check_mode_parses_the_flags_and_knows_the_folds(capsys):
 def test_unknown_dev_fold_is_reported(tmp_path):
     d = tmp_path / "toy"
     d.mkdir()
-    (d / "folds.json").write_text(json.dumps({"folds": [{"name": "a"}, {"name": "b"}]}))
+    (d / "folds.json").write_text(json.dumps({"corpus": "toy", "protocol": "LOSO", "folds": [{"name": "a"}, {"name": "b"}]}))
     resolved = {"data": {"corpus": "toy", "manifest_dir": str(tmp_path)}}
     assert objective.check_dev_folds(resolved, ["a", "b"]) is True
     with pytest.raises(ValueError, match="c"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtl_aug.sweep import runner
+from mtl_aug.sweep import leaderboard, runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -315,5 +315,5 @@ def test_plot_points_keep_numeric_parameters_that_vary():
         {"status": "ok", "metric": 0.7, "params": {"x": 3, "w": 0.05, "tag": "b", "k": 2}},
         {"status": "failed", "metric": None, "params": {"x": 9, "w": 5.0, "tag": "c", "k": 2}},
     ]
-    assert runner.plot_points(rows) == {"w": [(0.5, 0.9), (0.05, 0.7)], "x": [(1.0, 0.9), (3.0, 0.7)]}
-    assert runner.plot_points(rows[2:]) == {}
+    assert leaderboard.plot_points(rows) == {"w": [(0.5, 0.9), (0.05, 0.7)], "x": [(1.0, 0.9), (3.0, 0.7)]}
+    assert leaderboard.plot_points(rows[2:]) == {}

@@ -225,15 +225,8 @@ def _is_current(root: Path, params: dict) -> bool:
     return old == params and n_files == _expected_files(params)
 
 
-def generate_synthetic(
-    root: str | Path,
-    n_speakers: int = 6,
-    utts_per_emotion: int = 12,
-    n_unlabelled: int = 40,
-    seconds: tuple[float, float] = (1.5, 3.0),
-    sample_rate: int = 16000,
-    seed: int = 0,
-) -> Path:
+def generate_synthetic(root: str | Path, n_speakers: int = 6, utts_per_emotion: int = 12, n_unlabelled: int = 40,
+                       seconds: tuple[float, float] = (1.5, 3.0), sample_rate: int = 16000, seed: int = 0) -> Path:
     """Write the synthetic corpus under ``root`` (skipped when already there with the same parameters).
 
     Every utterance has its own RNG seeded by (seed, speaker, emotion, index), so a file does not depend

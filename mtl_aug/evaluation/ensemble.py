@@ -30,6 +30,7 @@ import numpy as np
 from mtl_aug import tables
 from mtl_aug.io import atomic_write_json, atomic_write_text, read_json
 from mtl_aug.metrics import uar_from_confusion
+from mtl_aug.provenance import provenance
 
 from . import aggregate, plots, runs
 from .results import read_fold_rows, read_prediction_rows, write_csv

@@ -28,7 +28,6 @@ Pure functions on ``folds.csv`` rows (``fold``, ``seed``, metric columns), plus 
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import math
 from collections import defaultdict
@@ -38,7 +37,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .aggregate import per_seed_fold_mean
-from .results import read_fold_rows, read_prediction_rows  # noqa: F401 (the command's readers)
+from .results import read_fold_rows, read_prediction_rows
 
 
 def per_fold_differences(rows_a: Iterable[Mapping], rows_b: Iterable[Mapping], metric: str = "uar"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path

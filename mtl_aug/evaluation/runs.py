@@ -9,6 +9,7 @@ and restarted. So any driver can be killed at any moment and rerun with the same
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import shlex

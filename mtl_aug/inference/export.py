@@ -25,7 +25,6 @@ import argparse
 import copy
 import json
 import logging
-import math
 import sys
 import time
 import warnings

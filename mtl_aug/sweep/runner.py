@@ -21,9 +21,7 @@ the next ones, so an interrupted sweep resumes where it stopped, and a larger ``
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import re
 import shutil
@@ -31,25 +29,18 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentParser
 
-from mtl_aug.sweep import wandb_offline
-from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, is_number, load_sweep
+from mtl_aug.sweep.checks import check
+from mtl_aug.sweep.config import Sweep, SweepConfigError, flags, load_sweep
+from mtl_aug.sweep.leaderboard import _fmt, cv_command, ranked, write_leaderboard
+from mtl_aug.sweep.trials import _stopping, run_trial, stop_running_trials, tail
 
-RESULT_ENV = "MTL_AUG_SWEEP_RESULT"  # same names as mtl_aug.sweep.objective (not imported: it is a program)
-TRIAL_DIR_ENV = "MTL_AUG_SWEEP_TRIAL_DIR"
 STATE_VERSION = 1
-OBJECTIVE_MODULE = "mtl_aug.sweep.objective"
-
-# Trials running in worker threads (--jobs > 1): the main thread gets Ctrl-C / SIGTERM and stops them.
-_running: set[subprocess.Popen] = set()
-_running_lock = threading.Lock()
-_stopping = threading.Event()
 
 
 def build_parser() -> ArgumentParser:
@@ -93,236 +84,6 @@ def save_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def ranked(trials: list[dict], goal: str) -> list[dict]:
-    """Finished trials best first (goal-aware), then failed ones in trial order."""
-    ok = [t for t in trials if t["status"] == "ok"]
-    bad = sorted((t for t in trials if t["status"] != "ok"), key=lambda t: t["trial"])
-    ok.sort(key=lambda t: (-t["metric"] if goal == "maximize" else t["metric"], t["trial"]))
-    return ok + bad
-
-
-def _cell(v: Any) -> Any:
-    return json.dumps(v) if isinstance(v, (list, dict)) else v
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e4:
-        return f"{v:.1f}"
-    if isinstance(v, float):
-        return f"{v:.4g}" if (v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4)) else f"{v:.4f}".rstrip("0").rstrip(".")
-    return str(v)
-
-
-def write_leaderboard(out: Path, sweep: Sweep, trials: list[dict]) -> tuple[Path, Path]:
-    rows = ranked(trials, sweep.goal)
-    names = sorted({k for t in trials for k in t["params"]})
-    extra = sorted({k for t in trials for k in t.get("extra", {})})
-    header = ["rank", "trial", sweep.metric, *names, *extra, "status", "time_s", "wandb_run"]
-    csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
-    with csv_path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for rank, t in enumerate(rows, 1):
-            w.writerow([rank if t["status"] == "ok" else "", t["trial"], "" if t["metric"] is None else t["metric"],
-                        *[_cell(t["params"].get(k, "")) for k in names], *[t.get("extra", {}).get(k, "") for k in extra],
-                        t["status"], t["time_s"], t.get("wandb_run") or ""])
-    n_ok = sum(t["status"] == "ok" for t in trials)
-    # offline, bayes is random draws (see _main); the leaderboard says what actually ran
-    method_label = "random draws (the YAML asks for bayes, which needs W&B's server)" if sweep.method == "bayes" else sweep.method
-    lines = [f"# Sweep `{sweep.name}`", "",
-             f"{method_label} over {', '.join(f'`{n}`' for n in names)}; metric `{sweep.metric}` "
-             f"({sweep.goal}); {n_ok} of {len(trials)} trials finished.", ""]
-    if sweep.metric.startswith("val"):
-        lines += ["Validation metric over the sweep's dev folds (no test speaker is evaluated): pick values "
-                  "here, then report `make cv` with them over every fold."]
-        seen = sorted({s for t in trials for spk in (t.get("val_speakers") or {}).values() for s in spk})
-        if seen:
-            lines += [f"The tuning saw the validation speakers {', '.join(seen)}: in `make cv`, the folds that "
-                      f"test on them are not blind to this choice (the usual bias of tuning inside CV)."]
-        lines += [""]
-    md_header = ["rank", "trial", f"`{sweep.metric}`", *[f"`{k}`" for k in names], *[f"`{k}`" for k in extra],
-                 "status", "time (s)"]
-    lines += ["| " + " | ".join(md_header) + " |", "|" + "---|" * len(md_header)]
-    for rank, t in enumerate(rows, 1):
-        cells = [str(rank) if t["status"] == "ok" else "–", str(t["trial"]),
-                 "–" if t["metric"] is None else f"{t['metric']:.4f}",
-                 *[_fmt(t["params"].get(k, "")) for k in names], *[_fmt(t.get("extra", {}).get(k, "")) for k in extra],
-                 t["status"], f"{t['time_s']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    if rows and rows[0]["status"] == "ok":
-        lines += ["", "Best flags: `" + " ".join(flags(rows[0]["params"])) + "`"]
-        report = cv_command(sweep, rows[0]["params"])
-        if report:
-            lines += ["", f"Final numbers, every fold: `{report}`"]
-    points = plot_points(rows)
-    if points:
-        from mtl_aug.evaluation.plots import sweep_png  # matplotlib costs ~0.4 s: not for --check / --dry-run
-
-        png = sweep_png(points, out / "leaderboard.png", sweep.metric,
-                        log_x=[p.name for p in sweep.parameters if "log" in p.distribution],
-                        best=(rows[0]["params"], rows[0]["metric"]),
-                        title=f"sweep {sweep.name}: {n_ok} finished trials, best ringed")
-        lines += ["", f"Figure: `{png.name}` ({sweep.metric} against each parameter, one dot per finished trial)."]
-    md_path.write_text("\n".join(lines) + "\n")
-    return csv_path, md_path
-
-
-def plot_points(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
-    """``name -> [(value, metric), ...]`` over the finished trials, for every parameter that is a number in
-    all of them and takes more than one value (constants and categorical flags say nothing on a scatter)."""
-    ok = [t for t in rows if t["status"] == "ok" and t["metric"] is not None]
-    names = sorted({k for t in ok for k in t["params"]})
-    points = {}
-    for name in names:
-        values = [t["params"].get(name) for t in ok]
-        if all(is_number(v) for v in values) and len(set(values)) > 1:
-            points[name] = [(float(v), float(t["metric"])) for v, t in zip(values, ok)]
-    return points
-
-
-def cv_command(sweep: Sweep, params: dict) -> str | None:
-    """The cross-validation command that reports ``params`` (when the sweep's command names the corpus and
-    system configs), into its own results folder so the untuned results stay."""
-    cmd = [str(c) for c in sweep.command]
-    found = {}
-    for kind in ("corpora", "systems"):
-        for c in cmd:
-            m = re.search(rf"experiments/{kind}/([\w-]+)\.yaml$", c)
-            if m:
-                found[kind] = m.group(1)
-    if len(found) < 2:
-        return None
-    corpus, system = found["corpora"], found["systems"]
-    return (f"python -m mtl_aug cv --corpus {corpus} --system {system} "
-            f"--out experiments/results/{corpus}/{system}_{sweep.name} -- " + " ".join(flags(params)))
-
-
-# -- one trial -------------------------------------------------------------------------------------
-def trial_env(sweep: Sweep, out: Path, trial_dir: Path, index: int, threads: int | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    env["WANDB_MODE"] = "offline"
-    env["WANDB_RUN_GROUP"] = sweep.name
-    env["WANDB_NAME"] = f"{sweep.name}-{index:03d}"
-    env.setdefault("WANDB_PROJECT", str(sweep.config.get("project") or "mtl-aug"))
-    env["WANDB_DIR"] = str(trial_dir.resolve())  # the trial's offline run: <trial>/wandb/offline-run-*
-    env.setdefault("WANDB_SILENT", "true")
-    env.pop("WANDB_SWEEP_ID", None)  # not an agent's run
-    env[RESULT_ENV] = str((trial_dir / "result.json").resolve())
-    env[TRIAL_DIR_ENV] = str(trial_dir.resolve())
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def run_trial(sweep: Sweep, out: Path, index: int, params: dict, timeout: float | None = None, verbose: bool = False,
-              threads: int | None = None) -> dict:
-    trial_dir = out / "trials" / f"{index:03d}"
-    if trial_dir.exists():  # an interrupted or retried trial: start clean (no stale result or offline run)
-        shutil.rmtree(trial_dir)
-    trial_dir.mkdir(parents=True)
-    result_file = trial_dir / "result.json"
-    cmd = sweep.render(params, interpreter=sys.executable, json_file=trial_dir / "args.json")
-    env = trial_env(sweep, out, trial_dir, index, threads)
-    record: dict[str, Any] = {"trial": index, "params": params, "metric": None, "status": "failed",
-                              "returncode": None, "time_s": 0.0, "command": cmd,
-                              "started": time.strftime("%Y-%m-%d %H:%M:%S"), "log": str(trial_dir / "log.txt")}
-    t0 = time.time()
-    with (trial_dir / "log.txt").open("w") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        with _running_lock:
-            if _stopping.is_set():  # the sweep was interrupted while this trial was being set up
-                raise KeyboardInterrupt
-            proc = subprocess.Popen(cmd, env=env, stdout=None if verbose else log,
-                                    stderr=None if verbose else subprocess.STDOUT)
-            _running.add(proc)
-        try:
-            record["returncode"] = proc.wait(timeout=timeout)
-            if _stopping.is_set():  # stopped by an interrupted sweep (--jobs > 1): not a result
-                raise KeyboardInterrupt
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            record["status"] = "timeout"
-        except BaseException:  # Ctrl-C / kill: stop the trial too, record nothing
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-        finally:
-            with _running_lock:
-                _running.discard(proc)
-    record["time_s"] = round(time.time() - t0, 1)
-    runs = wandb_offline.offline_runs(trial_dir / "wandb")
-    if runs:
-        record["wandb_dir"] = str(runs[-1])
-        record["wandb_run"] = runs[-1].name.rsplit("-", 1)[-1]
-    if record["returncode"] == 0:
-        result: dict = json.loads(result_file.read_text()) if result_file.exists() else {}
-        value = result.get(sweep.metric)
-        source = str(result_file)
-        if value is None and runs:  # no result file: what the trial logged to W&B (last value, as W&B does)
-            wandb_offline.wait_complete(runs[-1])
-            value, source = wandb_offline.last_value(runs[-1], sweep.metric), str(runs[-1])
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            record.update(metric=float(value), status="ok", metric_source=source)
-        else:
-            record.update(status="no-metric", error=f"'{sweep.metric}' is missing or not finite in the result file "
-                                                    f"(${RESULT_ENV}) and in the trial's offline W&B run")
-        record["extra"] = {k: v for k, v in result.items()
-                           if k not in (sweep.metric, "time_s") and isinstance(v, (int, float))
-                           and not isinstance(v, bool)}
-        record["extra"].update({f"fold_{k}": v for k, v in (result.get("folds") or {}).items()})
-        record["val_speakers"] = result.get("val_speakers") or {}
-    return record
-
-
-def tail(path: str | Path, n: int = 15) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
-
-
-# -- checks ----------------------------------------------------------------------------------------
-def check_trial_flags(sweep: Sweep, params: dict) -> None:
-    """Parse one trial's command with LightningCLI in this process (objective programs only)."""
-    import yaml
-
-    from mtl_aug.sweep import objective
-
-    cmd = sweep.render(params, interpreter=sys.executable, json_file=os.devnull)
-    if OBJECTIVE_MODULE not in cmd:
-        raise ValueError(f"--check knows the `-m {OBJECTIVE_MODULE}` program only; this command is {cmd}")
-    argv = cmd[cmd.index(OBJECTIVE_MODULE) + 1:]
-    opts, common = objective.parse(argv)
-    resolved = objective.check_cli_args(objective.fold_args(common, opts.folds[0], Path("runs/sweeps/_check")))
-    objective.check_dev_folds(resolved, opts.folds)
-    for name, want in params.items():
-        if name == "config":  # a config file: its settings were parsed above, it is not itself a setting
-            continue
-        got = objective.lookup(resolved, name)
-        if isinstance(want, str) and not isinstance(got, str):  # e.g. "null" -> None, "[1,2]" -> [1, 2]
-            want = yaml.safe_load(want)
-        if isinstance(got, float) or isinstance(want, float):
-            same = isinstance(got, (int, float)) and math.isclose(float(got), float(want), rel_tol=1e-9)
-        else:
-            same = got == want
-        if not same:
-            raise ValueError(f"--{name}={want} reached LightningCLI as {got!r}")
-
-
-def check(sweep: Sweep) -> list[dict]:
-    """Every parameter at its bounds (or each of its values) parses and lands where it should."""
-    corners = sweep.corner_trials()
-    for params in corners:
-        check_trial_flags(sweep, params)
-    return corners
-
-
 def create_online(sweep_path: Path, sweep: Sweep, count: int | None) -> int:
     """``wandb sweep FILE`` (needs a W&B server and API key), then the agent command to run."""
     wandb_exe = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
@@ -344,20 +105,6 @@ def create_online(sweep_path: Path, sweep: Sweep, count: int | None) -> int:
 
 
 # -- main ------------------------------------------------------------------------------------------
-def stop_running_trials() -> None:
-    """Terminate every trial still running (then kill after 20 s); no new trial starts afterwards."""
-    with _running_lock:
-        _stopping.set()
-        procs = list(_running)
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def _terminate(signum, frame):  # SIGTERM (a killed job) stops the running trial too, like Ctrl-C
     raise KeyboardInterrupt
 

@@ -56,22 +56,14 @@ def normalize_hparams(module) -> None:
         module.hparams[k] = spec_of(v)
 
 
-def _parser():
+def build_module(cls: type, config: dict):
+    """A ``cls`` module from its nested config (what LightningCLI would build from it)."""
     from jsonargparse import ArgumentParser
 
-    from .multitask import MTLAugModule
-
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(MTLAugModule, "model", fail_untyped=False)
-    return parser
-
-
-def build_module(config: dict):
-    """An ``MTLAugModule`` from a nested ``model`` config (what LightningCLI would build from it)."""
     config = {k: v for k, v in config.items() if not k.startswith("_")}  # Lightning's _instantiator, _class_path
-    parser = _parser()
-    cfg = parser.parse_object({"model": config})
-    return parser.instantiate(cfg).model
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "model", fail_untyped=False)
+    return parser.instantiate(parser.parse_object({"model": config})).model
 
 
 def module_config(checkpoint: dict) -> dict:
@@ -84,12 +76,12 @@ def module_config(checkpoint: dict) -> dict:
     return hparams
 
 
-def load_module(path: str | Path, map_location: Any = None, checkpoint: dict | None = None, strict: bool = True,
-                weights_only: bool | None = None, **_: Any):
-    """The module of a checkpoint file (or of its already loaded ``checkpoint`` dict), on ``map_location``."""
+def load_module(cls: type, path: str | Path, map_location: Any = None, checkpoint: dict | None = None,
+                strict: bool = True, weights_only: bool | None = None, **_: Any):
+    """The ``cls`` module of a checkpoint file (or of its already loaded ``checkpoint`` dict), on ``map_location``."""
     if checkpoint is None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=bool(weights_only))
-    model = build_module(module_config(checkpoint))
+    model = build_module(cls, module_config(checkpoint))
     model.on_load_checkpoint(checkpoint)  # format check, format-1 state-dict names, policy RNG, group statistics
     model.load_state_dict(checkpoint["state_dict"], strict=strict)
     if map_location is not None:

@@ -110,7 +110,7 @@ class EmotionTask(Task):
             host.log_dict(metrics, on_step=False, on_epoch=True)
         return logits, labels, lab
 
-    def test_epoch_start(self) -> None:
+    def start_test_epoch(self) -> None:
         self._test_rows = []
 
     def test_batch(self, batch: dict, host: L.LightningModule) -> None:
@@ -122,7 +122,7 @@ class EmotionTask(Task):
             self._test_rows.append({"key": key, "speaker": spk, "label": int(labels[i]), "pred": int(probs[i].argmax()),
                                     "probs": probs[i].tolist()})
 
-    def test_epoch_end(self) -> None:
+    def finish_test_epoch(self) -> None:
         self.test_confusion = self.test_confmat.compute().cpu().long().tolist()  # synced across ranks
         self.test_confmat.reset()
         rows = self._test_rows
@@ -143,13 +143,13 @@ class EmotionTask(Task):
         self.evaluate(batch, "val", self)
 
     def on_test_epoch_start(self) -> None:
-        self.test_epoch_start()
+        self.start_test_epoch()
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self.test_batch(batch, self)
 
     def on_test_epoch_end(self) -> None:
-        self.test_epoch_end()
+        self.finish_test_epoch()
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         return self.predict(batch)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import lightning as L
-import torch
 from torch import Tensor, nn
 
 from mtl_aug import __version__
@@ -36,7 +35,8 @@ from mtl_aug.network import EmotionNetwork
 from . import legacy
 from .augmentation import AugmentationTask
 from .base import Optimization, Shared, Task, log_training_step, shared_step
-from .config import CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, CheckpointFormatError, normalize_hparams
+from .config import (CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, CheckpointFormatError, build_module, load_module,
+                     normalize_hparams)
 from .emotion import EmotionTask
 from .reconstruction import ReconstructionTask
 
@@ -182,13 +182,13 @@ class MTLAugModule(L.LightningModule):
         self._emotion_task().evaluate(batch, "val", self)
 
     def on_test_epoch_start(self) -> None:
-        self._emotion_task().test_epoch_start()
+        self._emotion_task().start_test_epoch()
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._emotion_task().test_batch(batch, self)
 
     def on_test_epoch_end(self) -> None:
-        self._emotion_task().test_epoch_end()
+        self._emotion_task().finish_test_epoch()
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         return self._emotion_task().predict(batch)
@@ -225,16 +225,12 @@ class MTLAugModule(L.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "MTLAugModule":  # type: ignore[override]
         """Through the project's one loader (any readable format; see :func:`mtl_aug.tasks.config.load_module`)."""
-        from .config import load_module
-
-        return load_module(checkpoint_path, map_location=map_location, **kwargs)
+        return load_module(cls, checkpoint_path, map_location=map_location, **kwargs)
 
     @classmethod
     def from_config(cls, config: dict) -> "MTLAugModule":
         """The module of a nested ``model`` config (class paths + init args), as LightningCLI builds it."""
-        from .config import build_module
-
-        return build_module(config)
+        return build_module(cls, config)
 
     @classmethod
     def from_flat(cls, **flat: Any) -> "MTLAugModule":
