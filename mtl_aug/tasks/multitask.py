@@ -40,6 +40,7 @@ from .config import (CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, Checkpoint
 from .emotion import EmotionTask
 from .reconstruction import ReconstructionTask
 
+
 class MTLAugModule(L.LightningModule):
     CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
 
@@ -89,7 +90,7 @@ class MTLAugModule(L.LightningModule):
         for task in made:
             if task.name in tasks:
                 raise ValueError(f"two tasks are called '{task.name}'")
-            if task.weight > 0 or isinstance(task, EmotionTask):
+            if task.weight > 0 or isinstance(task, EmotionTask):  # the emotion head is the network's: always built
                 tasks[task.name] = task.attach(shared)
         self.tasks = tasks
 
