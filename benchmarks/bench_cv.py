@@ -137,7 +137,9 @@ def run(corpus: str = "emodb", system: str = "mtl_aug", seeds: str = "1", folds:
 
     common.corpus_env()
     manifest_dir = manifest_dir or str(common.REPO / "data_manifests")
-    all_folds = [f["name"] for f in json.loads((Path(manifest_dir) / corpus / "folds.json").read_text())["folds"]]
+    from mtl_aug.data.folds import fold_names
+
+    all_folds = fold_names(corpus, manifest_dir)
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench_cv_"))
     base.mkdir(parents=True, exist_ok=True)
     cache = base / "cache"

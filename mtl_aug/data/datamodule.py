@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from .cache import WaveformCache
 from .collate import collate_utterances
 from .dataset import Item, UtteranceDataset, group_name
-from .folds import get_fold, read_folds
+from .folds import folds_path, get_fold, read_folds
 from .manifest import FOUR_CLASSES, read_manifest
 from .roots import resolve_root
 from .samplers import EpochSampler, UnpaddedDistributedSampler, class_balanced_weights
@@ -31,8 +31,7 @@ ALL_SPEAKERS = "all"  # fold name: train on every speaker but the validation one
 
 
 def manifest_paths(corpus: str, manifest_dir: str | Path) -> tuple[Path, Path]:
-    d = Path(manifest_dir) / corpus
-    manifest, folds = d / "manifest.csv", d / "folds.json"
+    manifest, folds = Path(manifest_dir) / corpus / "manifest.csv", folds_path(corpus, manifest_dir)
     if not manifest.exists():
         raise FileNotFoundError(
             f"no manifest for corpus '{corpus}' at {manifest}: run `make prepare CORPUS={corpus}` "

@@ -4,7 +4,7 @@
 
 The models are the system's cross-validation models (the best checkpoint of each fold x seed, trained
 first when the cv run has not finished, as for ``noise``). The attacks run on the waveform through
-the differentiable front end (``model.emotion_logits`` in eval mode: no augmentation, no dropout),
+the differentiable front end (the model's network, ``model.network``, in eval mode: no augmentation, no dropout),
 untargeted, against the true labels; the perturbation's size is an SNR in dB relative to each
 utterance's RMS, padding is never perturbed. Exact definitions: :mod:`mtl_aug.evaluation.attacks`
 (FGSM: RMS(δ) = RMS(x)·10^(−SNR/20) exactly; PGD: L∞ ball of radius ε = RMS(x)·10^(−SNR/20), random

@@ -1,7 +1,7 @@
 """Waveform adversarial attacks (FGSM, PGD) with the perturbation size given as an SNR in dB.
 
 Pure functions of a differentiable ``forward(wave [B, T], lengths [B]) -> logits [B, C]`` (for the
-project's model: ``model.emotion_logits`` in eval mode, so no augmentation and no dropout).
+project's model: its network, ``model.network``, in eval mode, so no augmentation and no dropout).
 
 Definitions (per utterance ``x`` with ``L`` valid samples; padding is never perturbed):
 

@@ -8,7 +8,7 @@ test on every utterance of corpus B in the label set (``--data.test_corpus=B``),
 
 Feature normalisation (``--normalize``): ``utterance`` (default, the model's own per-utterance
 log-mel mean/variance normalisation), ``speaker`` (per-speaker log-mel statistics, at training and
-test time) or ``corpus`` (per-corpus statistics); see :mod:`mtl_aug.evaluation.speaker_norm`.
+test time) or ``corpus`` (per-corpus statistics); see :class:`mtl_aug.features.GroupNormalization`.
 
 Outputs in ``<out>`` (default ``experiments/results/cross/<A>_to_<B>/<system>[_<normalize>norm]``):
 the per-run JSON, ``folds.csv``, ``predictions.csv``, ``summary.json``, ``summary.md``,

@@ -42,7 +42,7 @@ def evaluate_checkpoints(
 ) -> list[dict]:
     """For every cv run: its best checkpoint (training the run first if it has not finished), then
     ``evaluate(model, datamodule, group_norm) -> {condition: prediction rows}`` (``group_norm``: an
-    :class:`~.speaker_norm.EvalGroupNorm` for a speaker/corpus-normalised checkpoint, else None); one result JSON per run in
+    :class:`~.group_norm.EvalGroupNorm` for a speaker/corpus-normalised checkpoint, else None); one result JSON per run in
     ``out/runs/<fold>_s<seed>/result.json``, written atomically, so reruns resume."""
     by_name = {r.name: r for r in cv_runs}
     eval_runs = [runs.Run(r.fold, r.seed, Path(out) / "runs" / r.name) for r in cv_runs]
