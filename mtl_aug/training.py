@@ -36,6 +36,21 @@ class MTLAugCLI(LightningCLI):
     def parse_arguments(self, parser, args) -> None:
         super().parse_arguments(parser, translate_args(args) if isinstance(args, (list, tuple)) else args)
 
+    def _parse_ckpt_path(self) -> None:
+        """``test|validate|predict --ckpt_path``: the checkpoint's model config (a format-1 checkpoint's flat
+        hyper-parameters translated) over the parsed one, as Lightning does for its own format."""
+        import torch
+
+        from mtl_aug.tasks.config import module_config
+
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if not path or not Path(path).is_file():
+            return
+        config = module_config(torch.load(path, weights_only=False, map_location="cpu"))
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
+        self.config = self.parser.parse_object({sub: {"model": config}}, self.config)
+
 
 def make_cli(args: list[str] | None, run: bool = True) -> MTLAugCLI:
     # `python -m mtl_aug <cmd> ...` hands LightningCLI the args after <cmd>; its warning about args and

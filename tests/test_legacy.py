@@ -103,3 +103,22 @@ def test_every_committed_config_is_nested():
         if isinstance(section, dict) and legacy.is_flat(section):
             flat.append(str(path))
     assert not flat, flat
+
+
+def test_a_pretrained_encoder_file_of_the_flat_module_initialises_the_new_one():
+    """``--model.init_from`` with a file ``python -m mtl_aug pretrain`` wrote before issue 33 (tests/data)."""
+    from mtl_aug.tasks import MTLAugModule
+    from mtl_aug.tasks.pretrained import PretrainError, load_parts
+
+    path = DATA / "format1_encoder.pt"
+    saved = torch.load(path, weights_only=True)["state_dict"]
+    tiny = dict(n_mels=16, enc_channels=[4, 4], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=8,
+                lstm_hidden=4, attn_dim=4, embed_dim=4, dec_hidden=8, aug_hidden=4)
+    model = MTLAugModule.from_flat(**tiny)
+    assert load_parts(model, path, ["front_end", "encoder", "decoder", "aug_head"]) == ["front_end", "encoder",
+                                                                                       "decoder", "aug_head"]
+    for part in ("encoder", "decoder", "aug_head"):
+        for k, v in getattr(model, part).state_dict().items():
+            assert torch.equal(v, saved[f"{part}.{k}"]), (part, k)
+    with pytest.raises(PretrainError, match=r"n_mels=16.*enc_channels=\[4, 4\]"):  # its architecture, named
+        load_parts(MTLAugModule.from_flat(**(tiny | {"enc_channels": [4, 8]})), path, ["encoder"])
