@@ -13,73 +13,20 @@ flat module translated).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 
 from mtl_aug.tasks import MTLAugModule
-from mtl_aug.tasks.config import CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS
-
-log = logging.getLogger(__name__)
+from mtl_aug.tasks.config import (CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, CheckpointError,
+                                  _first_line, read_checkpoint)
 
 GROUP_NORM_KEY = "speaker_norm"  # statistics of a speaker/corpus-normalised model's groups
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; ``str(err)`` is one line: ``<path>: <reason>``."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
-        self.reason = _one_line(reason)
-        super().__init__(f"{self.path}: {self.reason}")
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {_one_line(text.splitlines()[0])}" if text else type(err).__name__
 
 
 def expected_format() -> int:
     """The checkpoint format version this mtl_aug writes."""
     return CHECKPOINT_FORMAT
-
-
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, bool]:
-    """``torch.load`` a checkpoint file -> ``(checkpoint dict, weights_only used)``; CheckpointError on failure.
-
-    Tries the safe ``weights_only=True`` loader first; a Lightning checkpoint holding objects it does
-    not allow (e.g. a custom callback's state) is then read with the full unpickler — the user chose
-    the file — with a warning in the log.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise CheckpointError(p, "checkpoint file not found")
-    if not p.is_file():
-        raise CheckpointError(p, "not a file (expected a .ckpt checkpoint)")
-    if p.stat().st_size == 0:
-        raise CheckpointError(p, "empty file (0 bytes), not a checkpoint")
-    weights_only = True
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a random file makes the unpickler raise anything
-        if "Unsupported global" not in str(err):
-            raise CheckpointError(p, f"not a PyTorch checkpoint ({_first_line(err)})") from None
-        # a genuine torch file holding objects beyond tensors/containers/primitives
-        log.warning("%s: holds objects the weights-only loader refuses; loading it with the full unpickler", p)
-        weights_only = False
-        try:
-            ckpt = torch.load(p, map_location=map_location, weights_only=False)
-        except Exception as err2:  # noqa: BLE001
-            raise CheckpointError(p, f"not a readable PyTorch checkpoint ({_first_line(err2)})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(p, "not a Lightning checkpoint (no 'state_dict'); expected a .ckpt written by training")
-    return ckpt, weights_only
 
 
 def check_format(path: str | Path, ckpt: dict, group_norm: bool = False) -> None:

@@ -39,15 +39,14 @@ class MTLAugCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """``test|validate|predict --ckpt_path``: the checkpoint's model config (a format-1 checkpoint's flat
         hyper-parameters translated) over the parsed one, as Lightning does for its own format."""
-        import torch
-
+        from mtl_aug.checkpoints import read_checkpoint
         from mtl_aug.tasks.config import module_config
 
         sub = self.config.get("subcommand")
         path = self.config[sub].get("ckpt_path") if sub else None
         if not path or not Path(path).is_file():
             return
-        config = module_config(torch.load(path, weights_only=False, map_location="cpu"))
+        config = module_config(read_checkpoint(path)[0])
         config = {k: v for k, v in config.items() if not k.startswith("_")}
         self.config = self.parser.parse_object({sub: {"model": config}}, self.config)
 

@@ -93,7 +93,9 @@ def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Copy a training checkpoint without optimizer/loop state (smaller; loads the same for inference)."""
     import torch
 
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)  # our own training output
+    from mtl_aug.checkpoints import read_checkpoint
+
+    ckpt, _ = read_checkpoint(src)
     slim = {k: ckpt[k] for k in RELEASE_KEYS if k in ckpt}
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)

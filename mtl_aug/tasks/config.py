@@ -1,5 +1,6 @@
 """The module's config <-> the module: hyper-parameters as class paths, building from a config, and the
-project's one checkpoint reader (:func:`load_module`; user-facing errors in :mod:`mtl_aug.checkpoints`).
+project's one reader of checkpoint files (:func:`read_checkpoint`, one-line :class:`CheckpointError`) and of the
+module in them (:func:`load_module`); the commands load through :mod:`mtl_aug.checkpoints`.
 
 A module's hyper-parameters are always its nested config (``{"front_end": {"class_path": ..., "init_args":
 {...}}, ...}``), whether LightningCLI built it or Python code did with classes or ``functools.partial``
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,62 @@ FORMAT_KEY = "mtl_aug_format"
 READABLE_FORMATS = (1, CHECKPOINT_FORMAT)
 
 
+log = logging.getLogger(__name__)
+
+
 class CheckpointFormatError(RuntimeError):
     """A checkpoint without, or with another, ``mtl_aug_format``."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; ``str(err)`` is one line: ``<path>: <reason>``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = _one_line(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {_one_line(text.splitlines()[0])}" if text else type(err).__name__
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, bool]:
+    """``torch.load`` a checkpoint file -> ``(checkpoint dict, weights_only used)``; CheckpointError on failure.
+
+    Tries the safe ``weights_only=True`` loader first; a Lightning checkpoint holding objects it does
+    not allow (e.g. a custom callback's state) is then read with the full unpickler — the user chose
+    the file — with a warning in the log.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(p, "checkpoint file not found")
+    if not p.is_file():
+        raise CheckpointError(p, "not a file (expected a .ckpt checkpoint)")
+    if p.stat().st_size == 0:
+        raise CheckpointError(p, "empty file (0 bytes), not a checkpoint")
+    weights_only = True
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a random file makes the unpickler raise anything
+        if "Unsupported global" not in str(err):
+            raise CheckpointError(p, f"not a PyTorch checkpoint ({_first_line(err)})") from None
+        # a genuine torch file holding objects beyond tensors/containers/primitives
+        log.warning("%s: holds objects the weights-only loader refuses; loading it with the full unpickler", p)
+        weights_only = False
+        try:
+            ckpt = torch.load(p, map_location=map_location, weights_only=False)
+        except Exception as err2:  # noqa: BLE001
+            raise CheckpointError(p, f"not a readable PyTorch checkpoint ({_first_line(err2)})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(p, "not a Lightning checkpoint (no 'state_dict'); expected a .ckpt written by training")
+    return ckpt, weights_only
 
 
 def class_path(cls: type) -> str:
@@ -77,10 +133,10 @@ def module_config(checkpoint: dict) -> dict:
 
 
 def load_module(cls: type, path: str | Path, map_location: Any = None, checkpoint: dict | None = None,
-                strict: bool = True, weights_only: bool | None = None, **_: Any):
+                strict: bool = True, **_: Any):
     """The ``cls`` module of a checkpoint file (or of its already loaded ``checkpoint`` dict), on ``map_location``."""
     if checkpoint is None:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=bool(weights_only))
+        checkpoint, _ = read_checkpoint(path)
     model = build_module(cls, module_config(checkpoint))
     model.on_load_checkpoint(checkpoint)  # format check, format-1 state-dict names, policy RNG, group statistics
     model.load_state_dict(checkpoint["state_dict"], strict=strict)
