@@ -36,6 +36,7 @@ REQUIRED_COLUMNS = ("path", "label", "speaker")
 OPTIONAL_COLUMNS = ("gender", "session", "split")
 SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+RESERVED = {"cross": "experiments/results/cross/ holds the cross-corpus results", "all": "the fold name 'all'"}
 
 
 class CustomCorpusError(ValueError):
@@ -85,6 +86,8 @@ def check_name(name: str, repo_configs: Path | None = None) -> None:
     if not NAME.match(name or ""):
         raise CustomCorpusError(f"--name {name!r}: use letters, digits, '_' or '-', starting with a letter "
                                 "(it names the data_manifests folder, the results and the root variable)")
+    if name in RESERVED:
+        raise CustomCorpusError(f"--name {name!r} is reserved ({RESERVED[name]}); choose another name")
     if name in CORPORA:
         raise CustomCorpusError(f"--name {name!r} collides with the registered corpus {name!r}; choose another name "
                                 f"(registered: {', '.join(sorted(CORPORA))})")
