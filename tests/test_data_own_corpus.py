@@ -335,3 +335,16 @@ def test_config_args_use_the_corpus_config_written_by_prepare(csv_corpus, tmp_pa
     assert config_args("emodb", "stl", out)[3].endswith("experiments/corpora/emodb.yaml")
     with pytest.raises(SystemExit, match="nor .*never/config.yaml of your own corpus"):
         config_args("never", "stl", out)
+
+
+def test_levels_of_an_own_corpus_follow_its_classes(csv_corpus, tmp_path: Path, capsys) -> None:
+    from mtl_aug.data import levels
+
+    root, meta, _ = csv_corpus
+    out = tmp_path / "m"
+    assert prepare(["--csv", str(meta), "--name", "mine", "--root", str(root)], out) == 0
+    CUSTOM.pop("mine", None)  # as in a fresh process: found by name in the manifest dir
+    capsys.readouterr()
+    assert levels.main(["mine", "--manifest-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| freude | 8 |" in printed and "| wut | 8 |" in printed and "angry" not in printed

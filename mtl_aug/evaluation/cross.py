@@ -92,21 +92,22 @@ def mapping_text(label_map: dict[str, str] | None, column: str | None) -> str:
 
 def write_combined(pair_dir: Path, train: str, test: str) -> Path | None:
     """``<pair_dir>.md``: one row per system (and normalisation) run for this corpus pair."""
-    rows = []
+    rows, plain = [], True  # plain: every system ran on the 4-class set without a label map
     order = {name: i for i, name in enumerate(runs.SYSTEMS)}
     found = sorted(Path(pair_dir).glob("*/summary.json"), key=lambda p: (order.get(p.parent.name, 99), p.parent.name))
     for path in found:
         s = runs.read_json(path)
         if not s:
             continue
+        plain = plain and tested_set(test, s.get("class_names")).startswith("every 4-class") and not s.get("label_map")
         rows.append([path.parent.name, s.get("normalize", "utterance"), aggregate.fmt_pct(s["uar"]),
                      aggregate.fmt_pct(s["wa"]), aggregate.fmt_pct(s["f1"]), len(s["seeds"])])
     if not rows:
         return None
     md = [f"## Cross-corpus {train} → {test}", "",
           f"Protocol: train on all {train} speakers (validation speaker(s) of its first fold held out), test on "
-          f"every utterance of {test} in the label set (each system's summary.md names its classes and label map). "
-          "Values in %, mean ± std over seeds.", "",
+          + (f"every 4-class utterance of {test}. " if plain else f"every utterance of {test} in the label set (each "
+             "system's summary.md names its classes and label map). ") + "Values in %, mean ± std over seeds.", "",
           tables.markdown_table(["system", "normalisation", "UAR", "WA", "macro-F1", "seeds"], rows), ""]
     return runs.atomic_write_text(Path(str(pair_dir) + ".md"), "\n".join(md))
 
