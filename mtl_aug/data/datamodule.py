@@ -82,7 +82,8 @@ class SERDataModule(L.LightningDataModule):
     """Speech emotion data from a prepared manifest (``data_manifests/<corpus>/``).
 
     Args:
-        corpus: registry name of a prepared labelled corpus (``emodb``, ``ravdess``, ``iemocap``...).
+        corpus: registry name of a prepared labelled corpus (``emodb``, ``ravdess``, ``iemocap``...), or the
+            name of your own corpus (``prepare --csv/--folders``; its ``config.yaml`` sets the classes).
         fold: fold name from ``folds.json`` (the test speaker for LOSO, e.g. ``03``), or ``all``
             to train on every speaker except the first fold's validation speakers.
         root: corpus root; default: the corpus's environment variable (e.g. ``EMODB_ROOT``).
