@@ -142,25 +142,33 @@ def config_path(rel: str) -> str:
     return rel if Path(rel).exists() else str(REPO_ROOT / rel)
 
 
-def config_args(corpus: str, system: str) -> list[str]:
+def config_args(corpus: str, system: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
     """The ``--config`` files of a system on a corpus: base + corpus + system for a neural system; corpus +
     system for a baseline (its YAML declares ``family: baseline``; the base file's trainer and optimiser
-    settings do not apply to it)."""
+    settings do not apply to it). The corpus config is ``experiments/corpora/<corpus>.yaml``, or for a user's
+    own corpus the ``config.yaml`` that ``prepare --csv/--folders`` wrote beside its manifest."""
     from mtl_aug.baseline.run import FAMILY, declared_family
 
     system_yaml = config_path(f"experiments/systems/{system}.yaml")
     if system not in SYSTEMS and not Path(system_yaml).exists():
         raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
-    if not Path(config_path(f"experiments/corpora/{corpus}.yaml")).exists():
-        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml")
+    corpus_yaml = config_path(f"experiments/corpora/{corpus}.yaml")
+    if not Path(corpus_yaml).exists():
+        corpus_yaml = str(Path(manifest_dir) / corpus / "config.yaml")  # a user corpus (mtl_aug.data.custom_corpus)
+    if not Path(corpus_yaml).exists():
+        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml (nor {corpus_yaml} of your own corpus: "
+                         f"python -m mtl_aug prepare --csv/--folders ... --name {corpus})")
     base = [] if declared_family(system_yaml) == FAMILY else ["--config", config_path("experiments/base.yaml")]
-    return base + ["--config", config_path(f"experiments/corpora/{corpus}.yaml"), "--config", system_yaml]
+    return base + ["--config", corpus_yaml, "--config", system_yaml]
 
 
 def fold_names(corpus: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
     path = Path(manifest_dir) / corpus / "folds.json"
     if not path.exists():
-        raise SystemExit(f"no folds for corpus '{corpus}' at {path}: run `python -m mtl_aug prepare {corpus}` first")
+        from mtl_aug.data.corpora.custom import no_folds_reason  # a user corpus without speakers says why
+
+        raise SystemExit(no_folds_reason(corpus, manifest_dir)
+                         or f"no folds for corpus '{corpus}' at {path}: run `python -m mtl_aug prepare {corpus}` first")
     return [str(f["name"]) for f in json.loads(path.read_text())["folds"]]
 
 
@@ -230,7 +238,7 @@ class Run:
 def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path, max_epochs: int | None = None,
                   extra: Sequence[str] = (), test_corpus: str | None = None,
                   manifest_dir: str | Path = "data_manifests") -> list[str]:
-    args = config_args(corpus, system) + [f"--data.manifest_dir={manifest_dir}"] + [
+    args = config_args(corpus, system, manifest_dir) + [f"--data.manifest_dir={manifest_dir}"] + [
         f"{k}={v}" for k, v in run_flags(fold, seed, run_dir).items()] + ["--trainer.enable_progress_bar=false"]
     if test_corpus:
         args.append(f"--data.test_corpus={test_corpus}")

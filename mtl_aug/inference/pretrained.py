@@ -84,7 +84,7 @@ def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs
     from mtl_aug.evaluation.runs import config_args
 
     run_dir = out / "run"
-    args = config_args(corpus, system) + [
+    args = config_args(corpus, system, manifest_dir) + [
         "--data.fold=all",
         f"--data.manifest_dir={manifest_dir}",
         f"--seed_everything={seed}", f"--model.seed={seed}", f"--data.seed={seed}",
