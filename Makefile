@@ -45,8 +45,8 @@ synth:  ## generate the synthetic demo corpus and its manifest
 prepare:  ## build manifest + folds: make prepare CORPUS=emodb
 	$(PY) -m mtl_aug prepare $(CORPUS)
 
-train:  ## make train CORPUS=emodb SYSTEM=mtl_aug FOLD=03 EXTRA="--model.w_aug=0.5"
-	$(PY) -m mtl_aug train --config experiments/base.yaml --config experiments/corpora/$(CORPUS).yaml \
+train:  ## make train CORPUS=emodb SYSTEM=mtl_aug FOLD=03 EXTRA="--model.w_aug=0.5" (your own corpus: its data_manifests/<name>/config.yaml)
+	$(PY) -m mtl_aug train --config experiments/base.yaml --config $(or $(wildcard experiments/corpora/$(CORPUS).yaml),data_manifests/$(CORPUS)/config.yaml) \
 	  --config experiments/systems/$(SYSTEM).yaml $(if $(FOLD),--data.fold=$(FOLD)) $(EXTRA)
 
 demo: synth  ## synthetic corpus → MTL-AUG on one fold → test UAR, WA, confusion matrix

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ensemble": ("mtl_aug.evaluation.ensemble", "a cv result's seeds as one model (soft voting), in cv's format"),
     "paper-tables": ("mtl_aug.evaluation.paper", "regenerate every paper table for the corpora present"),
     "sweep": ("mtl_aug.sweep", "run a W&B sweep YAML offline (or online with --online)"),
+    "directions": ("mtl_aug.sweep.directions", "table of a recipe-directions sweep: each direction's dev-fold UAR"),
     "infer": ("mtl_aug.inference.predict", "emotion of audio files/folders (same as `predict PATH --ckpt`)"),
     "export": ("mtl_aug.inference.export", "export front end + encoder + emotion head (TorchScript/ONNX)"),
     "pretrain": ("mtl_aug.pretrain", "pre-train the encoder on unlabelled audio with the auxiliary tasks alone"),

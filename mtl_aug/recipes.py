@@ -57,15 +57,20 @@ def is_baseline(args: Sequence[str]) -> bool:
     return any(declared_family(f) == BASELINE_FAMILY for f in config_files(args))
 
 
-def recipe_args(corpus: str, system: str) -> list[str]:
-    """The ``--config`` files of ``system`` on ``corpus``."""
+def recipe_args(corpus: str, system: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
+    """The ``--config`` files of ``system`` on ``corpus``. The corpus config is ``experiments/corpora/<corpus>.yaml``,
+    or for a user's own corpus the ``config.yaml`` that ``prepare --csv/--folders`` wrote beside its manifest."""
     system_yaml = config_path(f"experiments/systems/{system}.yaml")
     if system not in SYSTEMS and not Path(system_yaml).exists():
         raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
-    if not Path(config_path(f"experiments/corpora/{corpus}.yaml")).exists():
-        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml")
+    corpus_yaml = config_path(f"experiments/corpora/{corpus}.yaml")
+    if not Path(corpus_yaml).exists():
+        corpus_yaml = str(Path(manifest_dir) / corpus / "config.yaml")  # a user corpus (mtl_aug.data.custom_corpus)
+    if not Path(corpus_yaml).exists():
+        raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml (nor {corpus_yaml} of your own corpus: "
+                         f"python -m mtl_aug prepare --csv/--folders ... --name {corpus})")
     base = [] if declared_family(system_yaml) == BASELINE_FAMILY else ["--config", config_path("experiments/base.yaml")]
-    return base + ["--config", config_path(f"experiments/corpora/{corpus}.yaml"), "--config", system_yaml]
+    return base + ["--config", corpus_yaml, "--config", system_yaml]
 
 
 def run_flags(fold: str, seed: int, run_dir: Path) -> dict[str, object]:
@@ -78,7 +83,7 @@ def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path,
                   extra: Sequence[str] = (), test_corpus: str | None = None,
                   manifest_dir: str | Path = "data_manifests", progress_bar: bool = False) -> list[str]:
     """Everything LightningCLI (or the baseline's parser) gets for one run."""
-    args = recipe_args(corpus, system) + [f"--data.manifest_dir={manifest_dir}"] + [
+    args = recipe_args(corpus, system, manifest_dir) + [f"--data.manifest_dir={manifest_dir}"] + [
         f"{k}={v}" for k, v in run_flags(fold, seed, run_dir).items()]
     if not progress_bar:
         args.append("--trainer.enable_progress_bar=false")

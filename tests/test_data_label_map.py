@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mtl_aug.data import FOUR_CLASSES, read_manifest
-from mtl_aug.data.datamodule import labelled_items
+from mtl_aug.data.items import labelled_items
 
 REPO = Path(__file__).resolve().parents[1]
 

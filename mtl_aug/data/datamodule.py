@@ -9,7 +9,6 @@ Validation and test use whole utterances (masked padding), sorted by length to w
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import lightning as L
 import pandas as pd
@@ -19,65 +18,23 @@ from torch.utils.data import DataLoader
 
 from .cache import WaveformCache
 from .collate import collate_utterances
+from .corpora.custom import ensure_registered, no_folds_reason, own_label_column
 from .dataset import Item, UtteranceDataset, group_name
-from .folds import folds_path, get_fold, read_folds
+from .folds import get_fold, read_folds
+from .items import ALL_SPEAKERS, labelled_items, manifest_paths, split_speakers, unlabelled_items
+from .labels import map_test_labels
 from .manifest import FOUR_CLASSES, read_manifest
 from .roots import resolve_root
 from .samplers import EpochSampler, UnpaddedDistributedSampler, class_balanced_weights
 
 log = logging.getLogger(__name__)
 
-ALL_SPEAKERS = "all"  # fold name: train on every speaker but the validation ones (cross-corpus, release)
-
-
-def manifest_paths(corpus: str, manifest_dir: str | Path) -> tuple[Path, Path]:
-    manifest, folds = Path(manifest_dir) / corpus / "manifest.csv", folds_path(corpus, manifest_dir)
-    if not manifest.exists():
-        raise FileNotFoundError(
-            f"no manifest for corpus '{corpus}' at {manifest}: run `make prepare CORPUS={corpus}` "
-            f"(or `python -m mtl_aug prepare {corpus}`) first"
-        )
-    return manifest, folds
-
-
-def labelled_items(df: pd.DataFrame, root: Path, class_names: list[str], label_column: str,
-                   label_map: dict[str, str] | None = None, corpus: str = "") -> list[Item]:
-    """Rows whose ``label_column`` value, after ``label_map`` (e.g. ``{"calm": "neutral"}``), is one of
-    ``class_names``; the others are outside the label set."""
-    index = {c: i for i, c in enumerate(class_names)}
-    label_map = dict(label_map or {})
-    bad = {k: v for k, v in label_map.items() if v not in index}
-    if bad:
-        raise ValueError(f"label_map {bad} maps to labels outside class_names {list(class_names)}")
-    if label_column not in df.columns:
-        raise ValueError(f"the manifest has no column '{label_column}' (columns: {list(df.columns)})")
-    labels = df[label_column].astype(str).map(lambda v: label_map.get(v, v))
-    keep = labels.isin(index)
-    return [
-        Item(r.key, root / r.path, index[label], str(r.speaker), float(r.duration), corpus)
-        for r, label in zip(df[keep].itertuples(index=False), labels[keep])
-    ]
-
-
-def unlabelled_items(df: pd.DataFrame, root: Path, corpus: str = "") -> list[Item]:
-    return [Item(r.key, root / r.path, -1, str(r.speaker), float(r.duration), corpus)
-            for r in df.itertuples(index=False)]
-
-
-def split_speakers(fold: dict, items: list[Item]) -> dict[str, list[Item]]:
-    """Train/val/test items of one fold: a speaker is in exactly one part (checked)."""
-    parts = {name: set(fold[name]) for name in ("train", "val", "test")}
-    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-        if parts[a] & parts[b]:
-            raise ValueError(f"fold '{fold['name']}': speakers {sorted(parts[a] & parts[b])} in both {a} and {b}")
-    return {name: [it for it in items if it.speaker in spk] for name, spk in parts.items()}
-
-
 class SERDataModule(L.LightningDataModule):
     """Speech emotion data from a prepared manifest (``data_manifests/<corpus>/``).
 
     Args:
-        corpus: registry name of a prepared labelled corpus (``emodb``, ``ravdess``, ``iemocap``...).
+        corpus: registry name of a prepared labelled corpus (``emodb``, ``ravdess``, ``iemocap``...), or the
+            name of your own corpus (``prepare --csv/--folders``; its ``config.yaml`` sets the classes).
         fold: fold name from ``folds.json`` (the test speaker for LOSO, e.g. ``03``), or ``all``
             to train on every speaker except the first fold's validation speakers.
         root: corpus root; default: the corpus's environment variable (e.g. ``EMODB_ROOT``).
@@ -89,6 +46,11 @@ class SERDataModule(L.LightningDataModule):
             neutral (``experiments/corpora/ravdess_calm.yaml``). Applies to the test corpus too.
         test_corpus: cross-corpus testing: test on every labelled row of this corpus instead of the
             fold's test speakers.
+        test_label_column: the test corpus's column of labels; default: its own (``emotion`` for a user
+            corpus, ``label`` = the 4-class set for a registered one).
+        test_label_map: renames the test corpus's labels onto ``class_names`` (default: ``label_map``); a
+            label that maps onto no class refuses the test set (map it to "" to drop it), see
+            :mod:`mtl_aug.data.labels`.
         use_unlabelled: mix unlabelled audio (``unlabelled_corpus``) into training batches; it reaches
             the model only through the auxiliary losses.
         segment_seconds: random training crop; shorter utterances are kept whole.
@@ -111,6 +73,8 @@ class SERDataModule(L.LightningDataModule):
         label_map: dict[str, str] | None = None,
         test_corpus: str | None = None,
         test_root: str | None = None,
+        test_label_column: str | None = None,
+        test_label_map: dict[str, str] | None = None,
         use_unlabelled: bool = False,
         unlabelled_corpus: str = "librispeech",
         unlabelled_root: str | None = None,
@@ -131,6 +95,7 @@ class SERDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.datasets: dict[str, UtteranceDataset] = {}
         self.fold_info: dict = {}
+        self.folds_doc: dict = {}
 
     # -- setup -------------------------------------------------------------------------------------
     def _cache(self) -> WaveformCache:
@@ -144,6 +109,7 @@ class SERDataModule(L.LightningDataModule):
         return FunctionalsCache(FunctionalsExtractor(self.hparams.functionals), cache, self.hparams.functionals_cache_dir)
 
     def _labelled(self, corpus: str, root: str | None) -> tuple[list[Item], pd.DataFrame]:
+        ensure_registered(corpus, self.hparams.manifest_dir)  # a user corpus (prepare --csv/--folders)
         manifest, _ = manifest_paths(corpus, self.hparams.manifest_dir)
         df = read_manifest(manifest)
         items = labelled_items(df, resolve_root(corpus, root), list(self.hparams.class_names), self.hparams.label_column,
@@ -157,9 +123,34 @@ class SERDataModule(L.LightningDataModule):
                      list(self.hparams.class_names))
         return items, df
 
+    def _test_items(self) -> list[Item]:
+        """Every utterance of ``test_corpus`` whose label maps onto ``class_names`` (else refused, see
+        :func:`mtl_aug.data.labels.map_test_labels`)."""
+        hp = self.hparams
+        ensure_registered(hp.test_corpus, hp.manifest_dir)
+        manifest, _ = manifest_paths(hp.test_corpus, hp.manifest_dir)
+        df = read_manifest(manifest)
+        column = hp.test_label_column or own_label_column(hp.test_corpus, hp.manifest_dir) or "label"
+        if column not in df.columns:
+            raise ValueError(f"test corpus '{hp.test_corpus}': {manifest} has no column '{column}' "
+                             f"(columns: {list(df.columns)})")
+        explicit = hp.test_label_map is not None
+        labels = map_test_labels(df[column], list(hp.class_names), hp.test_label_map if explicit else hp.label_map,
+                                 corpus=hp.test_corpus, column=column, explicit=explicit)
+        items = labelled_items(df.assign(_test_label=labels), resolve_root(hp.test_corpus, hp.test_root),
+                               list(hp.class_names), "_test_label", corpus=hp.test_corpus)
+        if not items:
+            raise ValueError(f"test corpus '{hp.test_corpus}': no row of {manifest} has a label in "
+                             f"{list(hp.class_names)} (column '{column}')")
+        return items
+
     def resolve_fold(self) -> dict:
-        _, folds_path = manifest_paths(self.hparams.corpus, self.hparams.manifest_dir)
-        folds = read_folds(folds_path)
+        _, path = manifest_paths(self.hparams.corpus, self.hparams.manifest_dir)
+        if not path.exists():
+            reason = no_folds_reason(self.hparams.corpus, self.hparams.manifest_dir)
+            raise FileNotFoundError(reason or f"no folds for corpus '{self.hparams.corpus}' at {path}: run "
+                                    f"`python -m mtl_aug prepare {self.hparams.corpus}` first")
+        folds = self.folds_doc = read_folds(path)
         name = self.hparams.fold
         if name is None:
             name = folds["folds"][0]["name"]
@@ -178,11 +169,14 @@ class SERDataModule(L.LightningDataModule):
         sr = hp.sample_rate
         cache = self._cache()
         func = self._functionals(cache)
-        items, _ = self._labelled(hp.corpus, hp.root)
+        items, df = self._labelled(hp.corpus, hp.root)
         fold = self.resolve_fold()
-        parts = split_speakers(fold, items)
+        group_by = self.folds_doc.get("group_by", "speaker")  # user corpora: session, or a given split
+        group_of = None if group_by == "speaker" else (self.folds_doc.get("groups")
+                                                       or dict(zip(df["key"], df[group_by].astype(str))))
+        parts = split_speakers(fold, items, group_of)
         if hp.test_corpus:
-            parts["test"], _ = self._labelled(hp.test_corpus, hp.test_root)
+            parts["test"] = self._test_items()
         for name in ("train", "val"):
             if not parts[name]:
                 raise ValueError(f"fold '{fold['name']}' of {hp.corpus}: the {name} split is empty")

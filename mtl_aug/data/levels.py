@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import FOUR_CLASSES, read_manifest
 from .audio import load_audio
-from .datamodule import labelled_items
+from .items import labelled_items
 from .roots import resolve_root
 
 SILENCE_DBFS = -80.0
@@ -80,9 +80,17 @@ def main(argv: list[str]) -> int:
     md = ["## Recording levels per label", "",
           "Mean over the utterances of each label (4-class set) of the peak and RMS level in dBFS, and the share of "
           f"samples above {SILENCE_DBFS:g} dBFS. Files normalised one by one show every peak near 0 dBFS.", ""]
+    from .corpora.custom import ensure_registered, read_definition
+
     for corpus in a.corpora:
-        levels = corpus_levels(corpus, a.manifest_dir)
-        rows = level_table(levels)
+        own = read_definition(corpus, a.manifest_dir)  # a user corpus: its own classes
+        if own is not None:
+            ensure_registered(corpus, a.manifest_dir)
+            levels = corpus_levels(corpus, a.manifest_dir, label_column=own.label_column, class_names=own.class_names)
+            rows = level_table(levels, own.class_names)
+        else:
+            levels = corpus_levels(corpus, a.manifest_dir)
+            rows = level_table(levels)
         table = tables.markdown_table(["label", "utterances", "peak dBFS", "RMS dBFS", "active %"], rows)
         print(f"{corpus}\n{table}\n")
         md += [f"### {corpus}", "", table, ""]

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from .cache import WaveformCache
 from .collate import collate_utterances
-from .datamodule import manifest_paths, unlabelled_items
+from .items import manifest_paths, unlabelled_items
 from .dataset import UtteranceDataset
 from .manifest import FOUR_CLASSES, read_manifest
 from .roots import resolve_root

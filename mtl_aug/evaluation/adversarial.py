@@ -118,8 +118,8 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"adversarial {corpus}/{label}", force,
                                    {"pgd_steps": pgd_steps})
     meta = meta or provenance("adversarial", ["--corpus", corpus, "--system", system])
-    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; untargeted FGSM / PGD-{pgd_steps} "
-                "(L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")
+    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir, results[0].get('class_names'))}; "
+                f"untargeted FGSM / PGD-{pgd_steps} (L∞, ε = RMS(x)·10^(−SNR/20)) on the waveform, true labels")
     if normalize != "utterance":
         protocol += f"; {normalize}-level log-mel normalisation with the statistics of the clean (enrolment) audio"
     summary = system_report(out, results, conditions, meta | settings | {"normalize": normalize},

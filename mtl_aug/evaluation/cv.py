@@ -111,13 +111,31 @@ def summary_markdown(s: dict) -> str:
     return "\n".join(lines)
 
 
-def protocol_name(corpus: str, n_folds: int, manifest_dir: str = "data_manifests") -> str:
+def class_set(class_names: Sequence[str] | None) -> str:
+    """"4-class" for the paper's set (or when unknown), else e.g. "3 classes (calm, excited, tired)"."""
+    from mtl_aug.data.manifest import FOUR_CLASSES
+
+    if class_names is None or list(class_names) == FOUR_CLASSES:
+        return "4-class"
+    return f"{len(class_names)} classes ({', '.join(class_names)})"
+
+
+def protocol_name(corpus: str, n_folds: int, manifest_dir: str = "data_manifests",
+                  class_names: Sequence[str] | None = None) -> str:
     doc = corpus_folds(corpus, manifest_dir)
     if doc is None:
         return corpus
-    n = len(doc["folds"])
-    ran = "" if n_folds == n else f", {n_folds} of them run here"
-    return f"{corpus}, {protocol_kind(doc)} ({n} folds{ran}), one validation speaker per fold, 4-class"
+    folds, group_by = doc["folds"], doc.get("group_by", "speaker")  # user corpora may group otherwise
+    ran = "" if n_folds == len(folds) else f", {n_folds} of them run here"
+    if group_by == "split":
+        return (f"{corpus}, the corpus's own train/val/test split{ran}"
+                f"{'' if doc.get('speaker_independent') else ' (not shown to be speaker-independent)'}, {class_set(class_names)}")
+    if group_by != "speaker":
+        independent = {True: "speakers kept apart too", False: "NOT speaker-independent"}.get(
+            doc.get("speaker_independent"), "speaker independence unknown")
+        return (f"{corpus}, {group_by}-grouped k-fold ({len(folds)} folds{ran}; {independent}), one validation "
+                f"{group_by} per fold, {class_set(class_names)}")
+    return f"{corpus}, {protocol_kind(doc)} ({len(folds)} folds{ran}), one validation speaker per fold, {class_set(class_names)}"
 
 
 def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None, out: str | Path | None = None,
@@ -133,7 +151,7 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
         return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or provenance("cv", ["--corpus", corpus, "--system", system])
-    protocol = protocol_name(corpus, len(fold_list), manifest_dir)
+    protocol = protocol_name(corpus, len(fold_list), manifest_dir, results[0].get("class_names"))
     if normalize != "utterance":
         protocol += (f"; {normalize}-level log-mel normalisation (statistics over each {normalize}'s audio, "
                      "test speakers included, never their labels)")

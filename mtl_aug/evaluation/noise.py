@@ -119,7 +119,8 @@ def run_noise(corpus: str, system: str, seeds: list[int], folds: str | None = No
     results = evaluate_checkpoints(src.runs, out, conditions, evaluate, f"noise {corpus}/{label}", force,
                                    {"noise": source})
     meta = meta or provenance("noise", ["--corpus", corpus, "--system", system])
-    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir)}; trained on clean speech, test utterances "
+    protocol = (f"{protocol_name(corpus, len(src.folds), manifest_dir, results[0].get('class_names'))}; trained on "
+                "clean speech, test utterances "
                 f"mixed with real noise ({source}, evaluation half of each file) at exact SNR")
     if normalize != "utterance":
         protocol += (f"; {normalize}-level log-mel normalisation, each test {normalize}'s statistics recomputed "

@@ -173,7 +173,8 @@ def from_cv_folder(folder: Path, corpus: str, seeds: list[int], folds: str | Non
         raise SystemExit(f"{what}: a cross-corpus result (tested on {flags['--data.test_corpus']}); noise and "
                          "adversarial evaluate within-corpus cv runs")
     configs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--config"]
-    trained_on = [c.stem for c in configs if c.parent.name == "corpora"]
+    trained_on = [c.stem if c.parent.name == "corpora" else c.parent.name for c in configs  # own corpus:
+                  if c.parent.name == "corpora" or c.name == "config.yaml"]                  # <dir>/<name>/config.yaml
     if trained_on != [corpus]:
         raise SystemExit(f"{what}: its runs trained on {', '.join(trained_on) or 'an unknown corpus'}, "
                          f"not --corpus {corpus}")

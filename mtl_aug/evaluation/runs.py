@@ -51,7 +51,9 @@ def fold_names(corpus: str, manifest_dir: str | Path = "data_manifests") -> list
     try:
         return folds.fold_names(corpus, manifest_dir)
     except FileNotFoundError as e:
-        raise SystemExit(str(e)) from None
+        from mtl_aug.data.corpora.custom import no_folds_reason  # a user corpus without speakers says why
+
+        raise SystemExit(no_folds_reason(corpus, manifest_dir) or str(e)) from None
 
 
 def select_folds(available: list[str], wanted: str | None) -> list[str]:

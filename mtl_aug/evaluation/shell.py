@@ -39,6 +39,10 @@ class Setting:
     def check(self, a: argparse.Namespace) -> None:
         """Reject option values argparse cannot (SystemExit with the reason)."""
 
+    def user_errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions that are the user's situation: printed as ``<setting>: error: ...``, exit 2."""
+        return (UserError,)
+
     def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
         raise NotImplementedError
 
@@ -98,7 +102,7 @@ def main(setting: Setting, argv: Sequence[str]) -> int:
     for system in systems:
         try:
             s = setting.run(a, system, extra, meta)
-        except UserError as err:
+        except setting.user_errors() as err:
             print(f"{setting.name}: error: {err}", file=sys.stderr)
             return 2
         if not a.dry_run:

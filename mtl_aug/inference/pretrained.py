@@ -82,7 +82,7 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR) -
 def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs: int | None = None,
                   manifest_dir: str = "data_manifests", extra: Sequence[str] = ()) -> list[str]:
     """The system's recipe on every speaker (``--data.fold=all``), its logs under ``<out>/run``."""
-    from mtl_aug.data.datamodule import ALL_SPEAKERS
+    from mtl_aug.data.items import ALL_SPEAKERS
     from mtl_aug.recipes import training_args as recipe_training_args
 
     return recipe_training_args(corpus, system, ALL_SPEAKERS, seed, out / "run", max_epochs, extra,
@@ -225,7 +225,7 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
                     results_dir: str | Path = RESULTS_DIR) -> dict:
     """Train the release model and write checkpoint + config + model card; returns the card."""
     from mtl_aug.checkpoints import load_model
-    from mtl_aug.data.datamodule import manifest_paths
+    from mtl_aug.data.items import manifest_paths
     from mtl_aug.training import make_cli, run_training
 
     out = Path(out or Path("pretrained") / corpus)

@@ -3,7 +3,7 @@
 Importing this package registers every corpus module below (one module per corpus).
 """
 
-from .base import CORPORA, BuildResult, CorpusSpec, UnknownCorpusError, get_corpus, register_corpus
+from .base import CORPORA, CUSTOM, BuildResult, CorpusSpec, UnknownCorpusError, get_corpus, register_corpus
 from . import demand, emodb, iemocap, librispeech, msp_improv, ravdess, speech_commands, synthetic  # noqa: F401  (register)
 
-__all__ = ["CORPORA", "BuildResult", "CorpusSpec", "UnknownCorpusError", "get_corpus", "register_corpus"]
+__all__ = ["CORPORA", "CUSTOM", "BuildResult", "CorpusSpec", "UnknownCorpusError", "get_corpus", "register_corpus"]

@@ -44,6 +44,9 @@ class CorpusSpec:
 
 
 CORPORA: dict[str, CorpusSpec] = {}
+# A user's own corpora (``prepare --csv/--folders``), registered at run time from their definition file
+# ``<manifest dir>/<name>/corpus.json`` by :func:`mtl_aug.data.corpora.custom.ensure_registered`.
+CUSTOM: dict[str, CorpusSpec] = {}
 
 
 def register_corpus(name: str, *, env_var: str, kind: Kind, **options: object) -> Callable[[Builder], Builder]:
@@ -64,7 +67,9 @@ class UnknownCorpusError(KeyError):
 
 
 def get_corpus(name: str) -> CorpusSpec:
-    try:
+    if name in CORPORA:
         return CORPORA[name]
-    except KeyError:
-        raise UnknownCorpusError(f"unknown corpus {name!r}; known: {', '.join(sorted(CORPORA))}") from None
+    if name in CUSTOM:
+        return CUSTOM[name]
+    raise UnknownCorpusError(f"unknown corpus {name!r}; known: {', '.join(sorted(CORPORA))}; your own corpus: "
+                             f"python -m mtl_aug prepare --csv FILE --name {name} (or --folders DIR), see docs/own_corpus.md")
