@@ -4,7 +4,8 @@
         --out experiments/results/emodb/curves
 
 For each cv result folder (``cv``'s ``--out``; its name is the system's label) it reads every run's
-Lightning ``metrics.csv`` and writes into ``--out``:
+Lightning ``metrics.csv``, or the folder's ``epochs.csv`` for runs whose logs are not on disk (a committed
+result tree), and writes into ``--out``:
 
 * ``curves.png``: per epoch, mean over the folds x seeds of the validation UAR and of the training
   cross-entropy, one line per system (a band of ±1 std over the runs still training at that epoch; drawn
@@ -35,7 +36,7 @@ from mtl_aug import tables
 from mtl_aug.io import atomic_write_text, read_json
 from mtl_aug.provenance import provenance
 
-from . import runs
+from . import epochs, runs
 
 CURVE_COLUMNS = ("val/uar", "train/ce_epoch", "train/aug_acc_epoch", "train/recon_epoch")  # read per epoch
 AUX_COLUMNS = {"train/aug_acc_epoch": "augmentation-classifier training accuracy",
@@ -58,21 +59,17 @@ def read_metrics(path: str | Path) -> dict[str, dict[int, float]]:
     return out
 
 
-def metrics_file(run_dir: Path) -> Path | None:
-    """The run's latest ``train/version_N/metrics.csv`` (a resumed run trains in a fresh version)."""
-    found = sorted(run_dir.glob("train/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[-1]))
-    return found[-1] if found else None
-
-
 def load_system(result_dir: str | Path) -> list[dict]:
     """Every finished run of a cv result folder: its result JSON fields plus its per-epoch curves."""
     loaded = []
+    kept = epochs.read_rows(result_dir)  # the runs' epoch rows, for runs whose Lightning logs are not on disk
     for result_path in sorted(Path(result_dir).glob(f"runs/*/{runs.RESULT_FILE}")):
         result = read_json(result_path)
         if not result:
             continue
-        mf = metrics_file(result_path.parent)
-        curves = read_metrics(mf) if mf else {c: {} for c in CURVE_COLUMNS}
+        mf = epochs.metrics_file(result_path.parent)
+        curves = read_metrics(mf) if mf else epochs.curves_of(
+            kept.get(epochs.run_key(result_path.parent, result), []), CURVE_COLUMNS)
         val = curves["val/uar"]
         best_epoch = max(val, key=lambda e: (val[e], -e)) if val else None  # ModelCheckpoint keeps the first max
         loaded.append({"fold": str(result["fold"]), "seed": int(result["seed"]), "test_uar": float(result["uar"]),

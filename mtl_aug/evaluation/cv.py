@@ -8,7 +8,8 @@ Each fold x seed is one ``make_cli`` + ``run_training`` (the ``train`` command's
 ``<out>/runs/<fold>_s<seed>/``; its ``result.json`` is written atomically when it finishes, and a
 rerun of the same command skips every finished run (see :mod:`mtl_aug.evaluation.runs`).
 Outputs in ``<out>`` (default ``experiments/results/<corpus>/<system>``): ``folds.csv``,
-``predictions.csv``, ``summary.json``, ``summary.md`` and ``confusion.png``.
+``predictions.csv``, ``summary.json``, ``summary.md``, ``confusion.png`` and ``epochs.csv`` (every run's
+per-epoch log in one file; the runs' own Lightning logs are not committed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mtl_aug.io import atomic_write_json, atomic_write_text
 from mtl_aug.provenance import provenance
 from mtl_aug.recipes import SYSTEMS
 
-from . import aggregate, plots, runs, shell
+from . import aggregate, epochs, plots, runs, shell
 from .results import write_csv
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def run_line(run: runs.Run, result: dict, cached: bool) -> str:
 
 
 def write_report(out: Path, results: list[dict], meta: dict, title: str, protocol: str) -> dict:
-    """folds.csv, predictions.csv, summary.json, summary.md, confusion.png from finished runs' results."""
+    """folds.csv, predictions.csv, summary.json, summary.md, confusion.png from finished runs' results; epochs.csv
+    from their training logs (``epochs.write_epochs``)."""
     out = Path(out)
     class_names = list(results[0]["class_names"])
     folds = [fold_row(r) for r in results]
@@ -91,6 +93,7 @@ def write_report(out: Path, results: list[dict], meta: dict, title: str, protoco
         plots.confusion_png(summary["confusion"], class_names, out / "confusion.png",
                             title=f"{title}\nall folds and seeds pooled")
     atomic_write_text(out / "summary.md", summary_markdown(summary))
+    epochs.write_epochs(out, [out / "runs" / f"{r['fold']}_s{r['seed']}" for r in results])
     return summary
 
 
