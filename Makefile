@@ -23,7 +23,7 @@ export LIBRISPEECH_ROOT ?= $(SHARED)/librispeech/LibriSpeech
 export NOISE_ROOT ?= $(SHARED)/speech_commands
 export SYNTHETIC_ROOT ?= .cache/synthetic
 
-.PHONY: install test prepare synth train demo cv cross noise adversarial paper-tables sweep sweep-offline predict export pretrained bench bench-cv bench-inference clean bench-quick
+.PHONY: install test prepare synth train demo cv cross noise adversarial paper-tables headline sweep sweep-offline predict export pretrained bench bench-cv bench-inference clean bench-quick
 
 install: $(VENV)/.installed  ## create .venv and install the project (idempotent)
 	@$(PY) -c "import torch, torchaudio, lightning, torchmetrics, librosa, pandas, soundfile, wandb; print(f'torch {torch.__version__} torchaudio {torchaudio.__version__} lightning {lightning.__version__} torchmetrics {torchmetrics.__version__} librosa {librosa.__version__} pandas {pandas.__version__} soundfile {soundfile.__version__} wandb {wandb.__version__}')"
@@ -74,7 +74,10 @@ adversarial:  ## UAR under FGSM/PGD at 40/30/20 dB: make adversarial CORPUS=emod
 paper-tables:  ## every paper table for the corpora present -> experiments/results/tables.md (make paper-tables ARGS=--dry-run)
 	$(PY) -m mtl_aug paper-tables --seeds $(SEEDS) $(ARGS) $(if $(EXTRA),-- $(EXTRA))
 
-# --- Inference, export, release models (README). CORPUS, SYSTEM, EXTRA as at the top of
+headline:  ## README.md's results table from the result files (rows/columns: experiments/results/headline.yaml)
+	$(PY) -m mtl_aug headline
+
+# --- Inference, export, release models (docs/inference.md). CORPUS, SYSTEM, EXTRA as at the top of
 # the Makefile; 
 AUDIO ?=
 CKPT ?=
@@ -94,7 +97,7 @@ pretrained:  ## release model on all speakers + model card: make pretrained CORP
 bench-inference:  ## real-time factor on 1 CPU thread (eager, TorchScript, ONNX Runtime) for a 10 s utterance
 	$(PY) benchmarks/bench_inference.py $(if $(CKPT),--ckpt $(CKPT))
 
-# --- W&B sweeps (README). SWEEP and COUNT are already defined at the top of the Makefile:
+# --- W&B sweeps (docs/sweeps.md). SWEEP and COUNT are already defined at the top of the Makefile:
 #   SWEEP ?= experiments/sweeps/loss_weights.yaml
 #   COUNT ?= 4
 # `sweep` and `sweep-offline` are already in .PHONY.
@@ -105,12 +108,12 @@ sweep:  ## create a W&B sweep (server + `wandb login`) and print its agent comma
 sweep-offline:  ## run a sweep here, no server, resumable, JOBS trials at once: make sweep-offline SWEEP=experiments/sweeps/smoke.yaml COUNT=2
 	$(PY) -m mtl_aug sweep $(SWEEP) --count $(COUNT) --jobs $(JOBS) $(EXTRA)
 
-# --- Benchmarks (README). 
+# --- Benchmarks (docs/benchmarks.md).
 # ARGS: extra flags of the script, e.g. ARGS="--only training,inference" or ARGS=--candidates.
 # FOLD (bench-cv): comma list of folds; fewer than all gives an estimate of the 10-fold time.
 BENCH_CORPUS ?= emodb
 
-bench:  ## benchmark suite (~15 min on 2 cores) -> experiments/results/bench.{md,json}: make bench [ARGS="--only training"]
+bench:  ## benchmark suite (~6 min on 2 cores) -> experiments/results/bench.{md,json}: make bench [ARGS="--only training"]
 	$(PY) benchmarks/run_all.py $(ARGS)
 
 bench-quick:  ## the suite at tiny sizes on the synthetic corpus (checks code paths; numbers meaningless) -> bench_quick.{md,json}

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("mtl_aug.evaluation.paired", "paired comparison of two cv results on the same folds and seeds"),
     "ensemble": ("mtl_aug.evaluation.ensemble", "a cv result's seeds as one model (soft voting), in cv's format"),
     "paper-tables": ("mtl_aug.evaluation.paper", "regenerate every paper table for the corpora present"),
+    "headline": ("mtl_aug.evaluation.headline", "rewrite README.md's results table from the result files"),
     "compact-results": ("mtl_aug.evaluation.epochs", "per-run training logs of result folders into epochs.csv"),
     "sweep": ("mtl_aug.sweep", "run a W&B sweep YAML offline (or online with --online)"),
     "directions": ("mtl_aug.sweep.directions", "table of a recipe-directions sweep: each direction's dev-fold UAR"),

@@ -41,7 +41,7 @@ def cpu_model() -> str:
 def machine() -> str:
     """One line naming the hardware and software a result came from. It names the CPU and the vector
     kernels torch dispatches to (AVX2, AVX512...): those change float rounding, and over a training run a
-    1e-6 difference in the first steps grows into a different model (README, "Reproducibility")."""
+    1e-6 difference in the first steps grows into a different model (docs/training.md, "Reproducibility")."""
     import torch
 
     cpu = f"{cpu_model()} ({platform.machine()}, torch {torch.backends.cpu.get_cpu_capability()} kernels)"
