@@ -53,7 +53,7 @@ def test_state_dict_names_of_format1_map_to_format2():
 
 
 FLAT_STL = {"augment": False, "w_recon": 0.0, "w_aug": 0.0, "lr": 0.002, "weight_decay": 0.0001, "scheduler": "cosine",
-            "class_weights": "balanced"}
+            "class_weights": "balanced", "enc_deltas": True, "label_smoothing": 0.1}  # the last two: base.yaml's recipe
 
 
 def test_flat_configs_and_flags_resolve_to_the_nested_config(tmp_path, capsys):

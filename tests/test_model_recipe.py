@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -39,15 +40,25 @@ def test_label_smoothing_matches_torch_cross_entropy():
     assert torch.allclose(out["ce"], F.cross_entropy(logits[1:], labels[1:], label_smoothing=0.1))
 
 
-def test_ema_recipe_config_parses_with_lightning_cli():
+@pytest.mark.parametrize("system", ["stl", "mtl_aug"])
+def test_default_recipe_is_ema_label_smoothing_and_deltas_for_every_system(system: str):
+    """The searched recipe lives in base.yaml, so STL and MTL-AUG stay comparable: one EMA callback, Δ/ΔΔ, LS 0.1."""
     from mtl_aug.training import make_cli
 
     cli = make_cli(["--config", "experiments/base.yaml", "--config", "experiments/corpora/synthetic.yaml",
-                    "--config", "experiments/systems/mtl_aug.yaml", "--config", "experiments/recipes/ema.yaml",
-                    "--trainer.logger=false", "--model.enc_deltas=true", "--model.label_smoothing=0.1"], run=False)
+                    "--config", f"experiments/systems/{system}.yaml", "--trainer.logger=false"], run=False)
     names = [type(cb).__name__ for cb in cli.trainer.callbacks]
-    assert "EMAWeightAveraging" in names
+    assert names.count("EMAWeightAveraging") == 1
     assert cli.model.encoder.deltas and cli.model.emotion_head.label_smoothing == 0.1
+
+
+def test_recipe_options_can_be_switched_off_again():
+    from mtl_aug.training import make_cli
+
+    cli = make_cli(["--config", "experiments/base.yaml", "--config", "experiments/corpora/synthetic.yaml",
+                    "--config", "experiments/systems/mtl_aug.yaml", "--trainer.logger=false",
+                    "--model.enc_deltas=false", "--model.label_smoothing=0.0"], run=False)
+    assert not cli.model.encoder.deltas and cli.model.emotion_head.label_smoothing == 0.0
 
 
 def test_multi_crop_even_spacing_short_rows_and_gradient():

@@ -43,7 +43,7 @@ def parse_seeds(text: str) -> list[int]:
         return [int(s) for s in text.split(",") if s.strip()]
     n = int(text)
     if n < 1:
-        raise argparse.ArgumentTypeError("--seeds needs a count >= 1 or a comma-separated list")
+        raise argparse.ArgumentTypeError(f"--seeds {text}: a count must be >= 1 (for seed {text} alone write '{text},')")
     return list(range(n))
 
 

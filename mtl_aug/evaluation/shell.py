@@ -54,7 +54,8 @@ class Setting:
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", default="3", help="a count N (seeds 0..N-1) or a comma list (default 3)")
+    p.add_argument("--seeds", default="3", type=_seeds,
+                   help="a count N (seeds 0..N-1) or a comma list, e.g. '0,' for seed 0 alone (default 3)")
     p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
     p.add_argument("--normalize", default="utterance", choices=list(NORMALIZATIONS),
                    help="log-mel normalisation: per utterance (the model's own), per speaker or per corpus "
@@ -80,6 +81,15 @@ def split_extra(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         i = argv.index("--")
         return argv[:i], argv[i + 1:]
     return argv, []
+
+
+def _seeds(text: str) -> str:
+    """Checked at parse time so that a bad value is a usage error, not a traceback; kept as text for the settings."""
+    try:
+        runs.parse_seeds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a comma-separated list of seeds") from None
+    return text
 
 
 def parser(setting: Setting) -> argparse.ArgumentParser:
