@@ -94,6 +94,44 @@ def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path,
     return args + list(extra)
 
 
+LOCATION_FLAGS = ("--trainer.default_root_dir", "--trainer.logger.init_args.save_dir")
+
+
+def recipe_fingerprint(args: Sequence[str]) -> str:
+    """What trained a run, independent of where its files went: the parsed content of each ``--config`` file (so a
+    comment or a moved results folder changes nothing, an edited base.yaml does) and every other flag but the
+    run's directories. cv compares it with a finished run's before reusing that run."""
+    import hashlib
+    import json
+
+    parts, args, i = [], list(args), 0
+    while i < len(args):
+        a = args[i]
+        if a in CONFIG_FLAGS or a.startswith("--config="):
+            path = args[i + 1] if a in CONFIG_FLAGS and i + 1 < len(args) else a.split("=", 1)[1]
+            i += 2 if a in CONFIG_FLAGS else 1
+            try:
+                parts.append(json.dumps(yaml.safe_load(Path(path).read_text()), sort_keys=True, default=str))
+            except (OSError, yaml.YAMLError):
+                parts.append(f"unreadable config {path}")
+            continue
+        if not a.startswith(LOCATION_FLAGS):
+            parts.append(a)
+        i += 1
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class OtherRecipeError(Exception):
+    """Finished runs in an output folder were trained with another recipe than the one asked for now."""
+
+
+def other_recipe(args: Sequence[str], result: dict | None) -> bool:
+    """A finished training run whose recorded fingerprint differs from what ``args`` would train now: reusing it
+    would report the old recipe under the new one's name. Results written before fingerprints carry none and
+    are taken as they are."""
+    return bool(result and args and result.get("recipe") and result["recipe"] != recipe_fingerprint(args))
+
+
 def canonical_key(flag: str) -> str:
     """``--model.seed`` and ``--model.augment.init_args.seed`` are one setting: its nested spelling."""
     if flag.startswith("--model."):

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import shlex
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 from tqdm.auto import tqdm
 
 from mtl_aug import recipes
+from mtl_aug.recipes import OtherRecipeError
 from mtl_aug.data import folds
 from mtl_aug.io import atomic_write_json, read_json
 from mtl_aug.provenance import git_commit, machine
@@ -149,6 +148,7 @@ def _finish(run: Run, result: dict, start: float) -> dict:
     result.update({
         "fold": run.fold, "seed": run.seed, "seconds": round(time.perf_counter() - start, 2), "args": run.args,
         "run_dir": str(run.run_dir), "result_json": str(run.result_path), "git_commit": git_commit()[0],
+        "recipe": recipes.recipe_fingerprint(run.args),
         "machine": machine(), "torch_threads": torch.get_num_threads(),
         "checkpoints": checkpoints(run.run_dir),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -227,6 +227,7 @@ def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool
     """
     results = []
     done = {r.name: r.load() for r in runs} if not force else {}
+    check_recipes(runs, done)
     if complete is not None:
         done = {r.name: done[r.name] for r in runs if done.get(r.name) and complete(r, done[r.name])}
     n_done = sum(1 for v in done.values() if v)
@@ -266,32 +267,15 @@ def run_all(runs: Sequence[Run], desc: str, on_result: Callable[[Run, dict, bool
     return results
 
 
+def check_recipes(run_list: Sequence[Run], done: dict) -> None:
+    """Refuse to mix recipes in one results folder (:func:`mtl_aug.recipes.other_recipe`)."""
+    other = [r.name for r in run_list if recipes.other_recipe(r.args, done.get(r.name))]
+    if other:
+        raise OtherRecipeError(
+            f"{run_list[0].run_dir.parent.parent}: {len(other)} finished run(s) ({', '.join(other[:4])}"
+            f"{', ...' if len(other) > 4 else ''}) were trained with another recipe (config files or flags changed "
+            "since); give a new --out, or --force to retrain them")
+
+
 def fmt(x, spec: str = ".4f") -> str:
     return "nan" if x is None else format(float(x), spec)
-
-
-def dry_run(run_list: Sequence[Run], out: Path, force: bool = False) -> int:
-    """Print every run with its state and the first run's arguments; parse them (no data, no training).
-    With ``force`` every run is to do, finished or not, as in :func:`run_all`."""
-    from mtl_aug.training import make_cli
-
-    for r in run_list:
-        state = ("finished (redone: --force)" if force else "finished") if r.load() else (
-            "partial (will be redone)" if r.run_dir.exists() else "to run")
-        print(f"{r.name:<20} {state:<26} {r.run_dir}")
-    if run_list and recipes.is_baseline(run_list[0].args):
-        from mtl_aug.baseline.run import parse_args
-
-        print("first run (baseline): " + shlex.join(run_list[0].args))
-        parse_args(run_list[0].args)
-    elif run_list:
-        print("first run: python -m mtl_aug train " + shlex.join(run_list[0].args))
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        with tempfile.TemporaryDirectory() as tmp:  # parse + instantiate, with the logs in a throwaway dir
-            args = [a for a in run_list[0].args if not a.startswith(("--trainer.default_root_dir=",
-                                                                     "--trainer.logger.init_args.save_dir="))]
-            make_cli(args + [f"--trainer.default_root_dir={tmp}", f"--trainer.logger.init_args.save_dir={tmp}"],
-                     run=False)
-    if run_list:
-        print(f"configuration OK; {sum(1 for r in run_list if force or not r.load())} of {len(run_list)} runs to do -> {out}")
-    return 0

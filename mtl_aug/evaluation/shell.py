@@ -41,7 +41,7 @@ class Setting:
 
     def user_errors(self) -> tuple[type[Exception], ...]:
         """The exceptions that are the user's situation: printed as ``<setting>: error: ...``, exit 2."""
-        return (UserError,)
+        return (UserError, runs.OtherRecipeError)
 
     def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
         raise NotImplementedError

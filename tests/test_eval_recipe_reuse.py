@@ -1,0 +1,64 @@
+"""A results folder never mixes recipes: cv reuses a finished run only if the same config content and flags trained it."""
+from pathlib import Path
+
+import pytest
+
+from mtl_aug import recipes
+from mtl_aug.evaluation import runs
+from mtl_aug.io import atomic_write_json
+
+
+def _run(tmp_path: Path, config: Path, out: str = "out") -> runs.Run:
+    run_dir = tmp_path / out / "runs" / "F01_s0"
+    return runs.Run("F01", 0, run_dir, ["--config", str(config), "--data.fold=F01", "--seed_everything=0",
+                                        f"--trainer.default_root_dir={run_dir}"])
+
+
+def _finished(run: runs.Run, recipe: str | None) -> None:
+    result = {"finished": "2026-01-01T00:00:00", "test": {"uar": 0.5}}
+    if recipe:
+        result["recipe"] = recipe
+    atomic_write_json(run.result_path, result)
+
+
+def _fresh(run: runs.Run) -> dict:
+    return {"fresh": True}
+
+
+def test_a_finished_run_of_the_same_recipe_is_reused_even_after_a_comment_or_a_move(tmp_path: Path):
+    config = tmp_path / "base.yaml"
+    config.write_text("model:\n  lr: 0.002\n")
+    run = _run(tmp_path, config)
+    _finished(run, recipes.recipe_fingerprint(run.args))
+    config.write_text("# a comment changes nothing\nmodel:\n  lr: 0.002   # nor here\n")
+    assert runs.run_all([run], "cv", executor=_fresh)[0]["test"]["uar"] == 0.5
+    moved = _run(tmp_path, config, out="elsewhere")
+    assert recipes.recipe_fingerprint(moved.args) == recipes.recipe_fingerprint(run.args)
+
+
+def test_a_finished_run_of_another_recipe_is_refused_with_a_clear_error(tmp_path: Path):
+    config = tmp_path / "base.yaml"
+    config.write_text("model:\n  lr: 0.002\n")
+    run = _run(tmp_path, config)
+    _finished(run, recipes.recipe_fingerprint(run.args))
+    config.write_text("model:\n  lr: 0.001\n")
+    with pytest.raises(runs.OtherRecipeError, match=r"out: 1 finished run\(s\) \(F01_s0\).*new --out, or --force"):
+        runs.run_all([run], "cv", executor=_fresh)
+    run.args.append("--model.lr=0.002")  # a flag counts as much as a file
+    assert recipes.other_recipe(run.args, run.load())
+    assert runs.run_all([run], "cv", executor=_fresh, force=True) == [{"fresh": True}]
+
+
+def test_results_without_a_fingerprint_are_taken_as_they_are(tmp_path: Path):
+    config = tmp_path / "base.yaml"
+    config.write_text("model:\n  lr: 0.002\n")
+    run = _run(tmp_path, config)
+    _finished(run, None)
+    assert runs.run_all([run], "cv", executor=_fresh)[0]["test"]["uar"] == 0.5
+
+
+def test_cv_and_cross_report_the_mix_as_a_usage_error():
+    from mtl_aug.evaluation import cross, cv
+
+    assert runs.OtherRecipeError in cv.SETTING.user_errors()
+    assert runs.OtherRecipeError in cross.SETTING.user_errors()
