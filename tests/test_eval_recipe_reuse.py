@@ -62,3 +62,11 @@ def test_cv_and_cross_report_the_mix_as_a_usage_error():
 
     assert runs.OtherRecipeError in cv.SETTING.user_errors()
     assert runs.OtherRecipeError in cross.SETTING.user_errors()
+
+
+def test_a_neural_recipe_given_to_a_baseline_system_is_a_clear_error():
+    from mtl_aug.baseline.run import BaselineArgsError, parse_args
+
+    args = recipes.training_args("synthetic", "compare_svm", "F01", 0, Path("r"))
+    with pytest.raises(BaselineArgsError, match=r"does not accept option 'encoder.*neural recipe files"):
+        parse_args(args + ["--config", "experiments/recipes/recipe1.yaml"])

@@ -15,6 +15,8 @@ set, the normalisation and the data settings to rebuild the test set (``noise`` 
 
 from __future__ import annotations
 
+import argparse
+
 import pickle
 import time
 from pathlib import Path
@@ -86,10 +88,18 @@ def parser():
     return p
 
 
+class BaselineArgsError(ValueError):
+    """Config files or flags that a baseline system does not have."""
+
+
 def parse_args(args: Sequence[str]) -> tuple[dict, BaselineConfig, int]:
     """(data kwargs, model config, seed); ``--trainer.*`` flags are dropped (no trainer)."""
     kept = [a for a in args if not a.startswith("--trainer.") and not a.startswith("--trainer=")]
-    cfg = parser().parse_args(kept)
+    try:
+        cfg = parser().parse_args(kept)
+    except argparse.ArgumentError as err:  # e.g. a neural recipe file or flag given to an SVM system
+        raise BaselineArgsError(f"a baseline system's configuration: {err} (the options of a baseline are "
+                                "listed in docs/baselines.md; neural recipe files and flags do not apply)") from None
     if cfg.get(FAMILY_KEY) != FAMILY:
         raise ValueError(f"not a baseline configuration ({FAMILY_KEY}: {cfg.get(FAMILY_KEY)!r})")
     data = {k: v for k, v in dict(cfg.data).items()}

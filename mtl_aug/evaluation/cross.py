@@ -33,7 +33,7 @@ from mtl_aug.provenance import provenance
 from mtl_aug.recipes import SYSTEMS
 
 from . import aggregate, runs, shell
-from .dry_run import dry_run
+from .dry_run import dry_run as show_runs
 from .cv import run_line, write_report
 
 ALL = "all"
@@ -64,7 +64,7 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
                               manifest_dir=manifest_dir)
     runs.apply_normalization(run_list, normalize)
     if dry_run:
-        dry_run(run_list, out, force)
+        show_runs(run_list, out, force)
         return {}
     results = runs.run_all(run_list, f"cross {train}->{test}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or provenance("cross", ["--train", train, "--test", test, "--system", system])

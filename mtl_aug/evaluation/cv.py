@@ -27,7 +27,7 @@ from mtl_aug.provenance import provenance
 from mtl_aug.recipes import SYSTEMS
 
 from . import aggregate, epochs, plots, runs, shell
-from .dry_run import dry_run
+from .dry_run import dry_run as show_runs
 from .results import write_csv
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
     run_list = runs.make_runs(corpus, system, fold_list, seeds, out, max_epochs, extra, manifest_dir=manifest_dir)
     runs.apply_normalization(run_list, normalize)
     if dry_run:
-        dry_run(run_list, out, force)
+        show_runs(run_list, out, force)
         return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or provenance("cv", ["--corpus", corpus, "--system", system])

@@ -41,7 +41,9 @@ class Setting:
 
     def user_errors(self) -> tuple[type[Exception], ...]:
         """The exceptions that are the user's situation: printed as ``<setting>: error: ...``, exit 2."""
-        return (UserError, runs.OtherRecipeError)
+        from mtl_aug.baseline.run import BaselineArgsError
+
+        return (UserError, runs.OtherRecipeError, BaselineArgsError)
 
     def run(self, a: argparse.Namespace, system: str, extra: Sequence[str], meta: dict) -> dict:
         raise NotImplementedError
