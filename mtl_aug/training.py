@@ -74,6 +74,7 @@ def run_training(cli: MTLAugCLI, test: bool = True) -> dict:
                     "best_val_uar": _float(getattr(trainer.checkpoint_callback, "best_model_score", None)),
                     "fold_info": dm.fold_info, "class_names": list(model.hparams.class_names)}
     if test and "test" in dm.datasets:
+        _test_the_checkpoint_as_saved(trainer)
         metrics = trainer.test(model, datamodule=dm, ckpt_path="best" if ckpt else None, verbose=False)[0]
         result.update({k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("test/")})
         result["confusion"] = [list(map(int, row)) for row in model.test_confusion]
@@ -85,6 +86,17 @@ def run_training(cli: MTLAugCLI, test: bool = True) -> dict:
         out.write_text(json.dumps(result, indent=1))
         result["results_file"] = str(out)
     return result
+
+
+def _test_the_checkpoint_as_saved(trainer) -> None:
+    """Test the weights the checkpoint file holds, as predict, export and the robustness commands do.
+
+    A weight-averaging callback saves the averaged weights as the checkpoint's ``state_dict``, but when the same
+    trainer reloads that checkpoint it puts the raw (not averaged) weights back into the model, to resume
+    training: without this, cv would report the raw weights of the selected epoch, not the model a user gets."""
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    trainer.callbacks[:] = [cb for cb in trainer.callbacks if not isinstance(cb, WeightAveraging)]
 
 
 def summary(result: dict) -> str:

@@ -200,3 +200,24 @@ def test_fusion_model_standardises_extracts_and_fuses_functionals(monkeypatch):
     from mtl_aug.inference.export import export_blockers
 
     assert "functionals" in export_blockers(model) and export_blockers(MTLAugModule.from_flat(**TINY)) == ""
+
+
+def test_cv_tests_the_averaged_weights_the_checkpoint_holds(synthetic_corpus, tmp_path, monkeypatch):
+    """With EMA the checkpoint's state_dict is the average: the test after fit must use it (not the raw weights the
+    trainer would restore to resume), so cv, predict, export and noise all evaluate one model."""
+    from mtl_aug.training import make_cli, run_training
+
+    monkeypatch.setenv("SYNTHETIC_ROOT", synthetic_corpus["env"]["SYNTHETIC_ROOT"])
+    c = synthetic_corpus
+    cli = make_cli(["--config", "experiments/base.yaml", "--config", "experiments/corpora/synthetic.yaml",
+                    "--config", "experiments/systems/stl.yaml", f"--data.manifest_dir={c['manifest_dir']}",
+                    f"--data.root={c['root']}", f"--data.cache_dir={c['cache_dir']}", "--data.fold=F01",
+                    f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+                    "--trainer.enable_progress_bar=false", "--trainer.max_epochs=2", "--data.batch_size=8",
+                    "--model.lr=0.05"], run=False)
+    result = run_training(cli)
+    ckpt = torch.load(result["best_checkpoint"], map_location="cpu", weights_only=False)
+    tested = cli.model.state_dict()
+    assert all(torch.equal(tested[k], v) for k, v in ckpt["state_dict"].items())
+    raw = ckpt["current_model_state"]
+    assert any(not torch.equal(raw[k], v) for k, v in ckpt["state_dict"].items())  # the two differ: a real check
