@@ -94,13 +94,13 @@ def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path,
     return args + list(extra)
 
 
-LOCATION_FLAGS = ("--trainer.default_root_dir", "--trainer.logger.init_args.save_dir")
 
 
 def recipe_fingerprint(args: Sequence[str]) -> str:
-    """What trained a run, independent of where its files went: the parsed content of each ``--config`` file (so a
-    comment or a moved results folder changes nothing, an edited base.yaml does) and every other flag but the
-    run's directories. cv compares it with a finished run's before reusing that run."""
+    """The recipe that trained a run, whichever fold, seed or folder it was: the parsed content of each ``--config``
+    file (a comment or a moved results folder changes nothing, an edited base.yaml does) and every flag but the
+    run's fold, seeds and directories (:func:`run_flags`). cv compares it with a finished run's before reusing that
+    run; a release model's card with its cv folder's runs."""
     import hashlib
     import json
 
@@ -115,7 +115,7 @@ def recipe_fingerprint(args: Sequence[str]) -> str:
             except (OSError, yaml.YAMLError):
                 parts.append(f"unreadable config {path}")
             continue
-        if not a.startswith(LOCATION_FLAGS):
+        if canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
             parts.append(a)
         i += 1
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -150,6 +150,10 @@ def retarget_args(args: Sequence[str], fold: str, seed: int, run_dir: Path) -> l
     if missing:
         raise ValueError(f"not the training args of a cv run (no {', '.join(missing)})")
     return [f"{a.split('=', 1)[0]}={new[k]}" if k in new else a for k, a in zip(keys, args)]
+
+
+# what makes a run one fold x seed in one folder, and what only changes its console: not part of the recipe
+RUN_IDENTITY = frozenset([*(canonical_key(k) for k in run_flags("f", 0, Path("."))), "--trainer.enable_progress_bar"])
 
 
 def normalization_args(normalize: str) -> list[str]:

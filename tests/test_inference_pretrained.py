@@ -84,6 +84,25 @@ def test_cv_result_missing_and_present(tmp_path):
     assert got["measured"] and got["text"].startswith("UAR 80.0 ± 0.0 %") and "emodb, LOSO" in got["text"]
 
 
+def test_the_card_says_whether_the_cv_runs_had_the_models_recipe(tmp_path):
+    from mtl_aug import recipes
+
+    folder = tmp_path / "emodb" / "mtl_aug"
+    (folder / "runs" / "03_s0").mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"uar": {"mean": 0.8, "std": 0.0}, "seeds": [0]}))
+    release = pretrained.training_args("emodb", "mtl_aug", tmp_path / "release")
+    cv_run = recipes.training_args("emodb", "mtl_aug", "03", 0, folder / "runs" / "03_s0")
+    result = folder / "runs" / "03_s0" / "result.json"
+    result.write_text(json.dumps({"finished": "x"}))  # written before runs recorded their recipe
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, release)
+    assert got["same_recipe"] is None and "do not record their recipe" in got["text"]
+    result.write_text(json.dumps({"finished": "x", "recipe": recipes.recipe_fingerprint(cv_run)}))
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, release)  # another fold, seed and folder: same recipe
+    assert got["same_recipe"] is True and "WARNING" not in got["text"]
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, release + ["--model.label_smoothing=0.0"])
+    assert got["same_recipe"] is False and "WARNING: these cv runs had another recipe" in got["text"]
+
+
 def test_unprepared_corpus_fails_with_a_hint(tmp_path, capsys):
     assert pretrained.main(["--corpus", "synthetic", "--manifest-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "make prepare" in capsys.readouterr().err

@@ -32,6 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+from mtl_aug.inference.cv_summary import cv_result, same_recipe  # noqa: F401 (the card's API)
+
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = Path("experiments/results")
@@ -50,33 +52,6 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR) -> dict:
-    """The cross-validated UAR of ``system`` on ``corpus`` from the evaluation suite, if it was run."""
-    path = Path(results_dir) / corpus / system / "summary.json"
-    how = f"not yet measured: run `make cv CORPUS={corpus} SYSTEM={system}` (writes {path})"
-    if not path.exists():
-        return {"measured": False, "text": how, "summary": str(path)}
-    try:
-        s = json.loads(path.read_text())
-        uar = s["uar"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return {"measured": False, "text": f"unreadable {path} ({err}); {how}", "summary": str(path)}
-
-    def pct(stat) -> str | None:
-        if not isinstance(stat, dict) or stat.get("mean") is None:
-            return None
-        return f"{100 * stat['mean']:.1f} ± {100 * stat.get('std', 0.0):.1f} %"
-
-    seeds = s.get("seeds") or []
-    text = f"UAR {pct(uar)} (mean ± std over {len(seeds)} seed(s) of the fold-mean UAR"
-    if pct(s.get("pooled_uar")):
-        text += f"; pooled {pct(s.get('pooled_uar'))}"
-    text += f"), protocol: {s.get('protocol', '?')}"
-    return {"measured": True, "text": text, "summary": str(path), "uar": uar, "pooled_uar": s.get("pooled_uar"),
-            "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
-            "protocol": s.get("protocol"), "git_commit": s.get("git_commit"), "date": s.get("date")}
 
 
 def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs: int | None = None,
@@ -141,7 +116,7 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
                          [f"--corpus {corpus}", f"--system {system}"] + ([f"--max-epochs {max_epochs}"] if max_epochs else [])
                          + ([f"--seed {seed}"] if seed else [])),
                      "lightning_args": args},
-        "cross_validated": cv_result(corpus, system, results_dir),
+        "cross_validated": cv_result(corpus, system, results_dir, args),
         "config": config_text,
         "hyper_parameters": hparams,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),

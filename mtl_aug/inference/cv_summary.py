@@ -1,0 +1,58 @@
+"""What a release model's card says of its system's cross-validation: the cv folder's summary, and whether those
+runs had the model's recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+RESULTS_DIR = Path("experiments/results")
+
+
+def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, args: Sequence[str] = ()) -> dict:
+    """The cross-validated UAR of ``system`` on ``corpus`` from the evaluation suite, if it was run, and whether its
+    runs had the recipe of a model trained with ``args`` (``same_recipe``: True, False, or None = not recorded)."""
+    path = Path(results_dir) / corpus / system / "summary.json"
+    how = f"not yet measured: run `make cv CORPUS={corpus} SYSTEM={system}` (writes {path})"
+    if not path.exists():
+        return {"measured": False, "text": how, "summary": str(path)}
+    try:
+        s = json.loads(path.read_text())
+        uar = s["uar"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return {"measured": False, "text": f"unreadable {path} ({err}); {how}", "summary": str(path)}
+
+    def pct(stat) -> str | None:
+        if not isinstance(stat, dict) or stat.get("mean") is None:
+            return None
+        return f"{100 * stat['mean']:.1f} ± {100 * stat.get('std', 0.0):.1f} %"
+
+    seeds = s.get("seeds") or []
+    text = f"UAR {pct(uar)} (mean ± std over {len(seeds)} seed(s) of the fold-mean UAR"
+    if pct(s.get("pooled_uar")):
+        text += f"; pooled {pct(s.get('pooled_uar'))}"
+    text += f"), protocol: {s.get('protocol', '?')}"
+    same = same_recipe(path.parent, args) if args else None
+    if same is False:
+        text += ("; WARNING: these cv runs had another recipe than this model (config files or flags differ): "
+                 f"rerun `python -m mtl_aug cv --corpus {corpus} --system {system} --out <new folder>` for its numbers")
+    elif args and same is None:
+        text += "; the cv runs do not record their recipe (they may be of an earlier one: see their summary.md)"
+    return {"measured": True, "text": text, "summary": str(path), "same_recipe": same, "uar": uar, "pooled_uar": s.get("pooled_uar"),
+            "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
+            "protocol": s.get("protocol"), "git_commit": s.get("git_commit"), "date": s.get("date")}
+
+
+def same_recipe(folder: Path, args: Sequence[str]) -> bool | None:
+    """Whether the runs of a cv folder recorded the recipe ``args`` trains (None: none recorded one)."""
+    from mtl_aug.recipes import recipe_fingerprint
+
+    recorded = set()
+    for p in sorted(Path(folder).glob("runs/*/result.json")):
+        try:
+            recorded.add(json.loads(p.read_text()).get("recipe"))
+        except (OSError, ValueError):
+            continue
+    recorded.discard(None)
+    return None if not recorded else recorded == {recipe_fingerprint(args)}
