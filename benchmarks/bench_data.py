@@ -126,13 +126,7 @@ def measure_data_wait(corpus: dict, system: str = "mtl_aug", num_workers: int | 
     from mtl_aug.training import make_cli
 
     tmp = Path(out_dir or tempfile.mkdtemp(prefix="bench_wait_"))
-    args = ["--config", str(common.REPO / "experiments/base.yaml"),
-            "--config", str(common.REPO / f"experiments/corpora/{corpus['corpus']}.yaml"),
-            "--config", str(common.REPO / f"experiments/systems/{system}.yaml"),
-            f"--data.fold={corpus['fold']}", f"--data.root={corpus['root']}",
-            f"--data.manifest_dir={corpus['manifest_dir']}", f"--data.cache_dir={corpus['cache_dir']}",
-            f"--trainer.max_epochs={max_epochs}", f"--trainer.default_root_dir={tmp}",
-            f"--trainer.logger.init_args.save_dir={tmp}", "--trainer.enable_progress_bar=false"]
+    args = common.train_args(corpus, system, tmp, max_epochs)
     if num_workers is not None:
         args.append(f"--data.num_workers={num_workers}")
     if limit_train_batches is not None:

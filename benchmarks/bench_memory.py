@@ -61,14 +61,7 @@ def peak_rss_of(cmd: list[str], cwd: str | Path | None = None, env: dict | None 
 def train_command(corpus: dict, system: str, out_dir: str | Path, max_epochs: int = 1,
                   limit_train_batches: int | None = 4, extra: list[str] = ()) -> list[str]:
     """``python -m mtl_aug train`` with the configs, the corpus and a short schedule."""
-    cmd = [sys.executable, "-m", "mtl_aug", "train",
-           "--config", str(common.REPO / "experiments/base.yaml"),
-           "--config", str(common.REPO / f"experiments/corpora/{corpus['corpus']}.yaml"),
-           "--config", str(common.REPO / f"experiments/systems/{system}.yaml"),
-           f"--data.fold={corpus['fold']}", f"--data.root={corpus['root']}",
-           f"--data.manifest_dir={corpus['manifest_dir']}", f"--data.cache_dir={corpus['cache_dir']}",
-           f"--trainer.max_epochs={max_epochs}", f"--trainer.default_root_dir={out_dir}",
-           f"--trainer.logger.init_args.save_dir={out_dir}", "--trainer.enable_progress_bar=false"]
+    cmd = [sys.executable, "-m", "mtl_aug", "train", *common.train_args(corpus, system, out_dir, max_epochs)]
     if limit_train_batches is not None:
         cmd.append(f"--trainer.limit_train_batches={limit_train_batches}")
     if corpus.get("synthetic"):

@@ -190,3 +190,14 @@ def write_results(results: dict, json_path: Path = BENCH_JSON, md_path: Path = B
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+
+
+def train_args(corpus: dict, system: str, out_dir: str | Path, max_epochs: int) -> list[str]:
+    """The LightningCLI flags of a short benchmark fit of ``system`` on a benchmark corpus dict."""
+    return ["--config", str(REPO / "experiments/base.yaml"),
+            "--config", str(REPO / f"experiments/corpora/{corpus['corpus']}.yaml"),
+            "--config", str(REPO / f"experiments/systems/{system}.yaml"),
+            f"--data.fold={corpus['fold']}", f"--data.root={corpus['root']}",
+            f"--data.manifest_dir={corpus['manifest_dir']}", f"--data.cache_dir={corpus['cache_dir']}",
+            f"--trainer.max_epochs={max_epochs}", f"--trainer.default_root_dir={out_dir}",
+            f"--trainer.logger.init_args.save_dir={out_dir}", "--trainer.enable_progress_bar=false"]
