@@ -42,14 +42,23 @@ def declared_family(path: str | Path) -> str | None:
     return data.get(FAMILY_KEY) if isinstance(data, dict) else None
 
 
-def config_files(args: Sequence[str]) -> list[str]:
-    files, args = [], list(args)
-    for i, a in enumerate(args):
+def config_walk(args: Sequence[str]) -> list[tuple[str, str]]:
+    """``args`` in order as ``("config", file)`` for ``--config FILE`` / ``-c FILE`` / ``--config=FILE`` and
+    ``("flag", arg)`` for everything else."""
+    out, args, i = [], list(args), 0
+    while i < len(args):
+        a = args[i]
         if a in CONFIG_FLAGS and i + 1 < len(args):
-            files.append(args[i + 1])
-        elif a.startswith("--config="):
-            files.append(a.split("=", 1)[1])
-    return files
+            out.append(("config", args[i + 1]))
+            i += 2
+            continue
+        out.append(("config", a.split("=", 1)[1]) if a.startswith("--config=") else ("flag", a))
+        i += 1
+    return out
+
+
+def config_files(args: Sequence[str]) -> list[str]:
+    return [v for kind, v in config_walk(args) if kind == "config"]
 
 
 def is_baseline(args: Sequence[str]) -> bool:
@@ -104,20 +113,15 @@ def recipe_fingerprint(args: Sequence[str]) -> str:
     import hashlib
     import json
 
-    parts, args, i = [], list(args), 0
-    while i < len(args):
-        a = args[i]
-        if a in CONFIG_FLAGS or a.startswith("--config="):
-            path = args[i + 1] if a in CONFIG_FLAGS and i + 1 < len(args) else a.split("=", 1)[1]
-            i += 2 if a in CONFIG_FLAGS else 1
+    parts = []
+    for kind, a in config_walk(args):
+        if kind == "config":
             try:
-                parts.append(json.dumps(yaml.safe_load(Path(path).read_text()), sort_keys=True, default=str))
+                parts.append(json.dumps(yaml.safe_load(Path(a).read_text()), sort_keys=True, default=str))
             except (OSError, yaml.YAMLError):
-                parts.append(f"unreadable config {path}")
-            continue
-        if canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
+                parts.append(f"unreadable config {a}")
+        elif canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
             parts.append(a)
-        i += 1
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

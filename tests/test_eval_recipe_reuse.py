@@ -14,11 +14,16 @@ def _run(tmp_path: Path, config: Path, out: str = "out") -> runs.Run:
                                         f"--trainer.default_root_dir={run_dir}"])
 
 
-def _finished(run: runs.Run, recipe: str | None) -> None:
+def _finished(tmp_path: Path, fingerprint: bool = True) -> tuple[runs.Run, Path]:
+    """A finished run of ``base.yaml`` (lr 0.002), with or without its recipe fingerprint; and that config file."""
+    config = tmp_path / "base.yaml"
+    config.write_text("model:\n  lr: 0.002\n")
+    run = _run(tmp_path, config)
     result = {"finished": "2026-01-01T00:00:00", "test": {"uar": 0.5}}
-    if recipe:
-        result["recipe"] = recipe
+    if fingerprint:
+        result["recipe"] = recipes.recipe_fingerprint(run.args)
     atomic_write_json(run.result_path, result)
+    return run, config
 
 
 def _fresh(run: runs.Run) -> dict:
@@ -26,10 +31,7 @@ def _fresh(run: runs.Run) -> dict:
 
 
 def test_a_finished_run_of_the_same_recipe_is_reused_even_after_a_comment_or_a_move(tmp_path: Path):
-    config = tmp_path / "base.yaml"
-    config.write_text("model:\n  lr: 0.002\n")
-    run = _run(tmp_path, config)
-    _finished(run, recipes.recipe_fingerprint(run.args))
+    run, config = _finished(tmp_path)
     config.write_text("# a comment changes nothing\nmodel:\n  lr: 0.002   # nor here\n")
     assert runs.run_all([run], "cv", executor=_fresh)[0]["test"]["uar"] == 0.5
     moved = _run(tmp_path, config, out="elsewhere")
@@ -37,10 +39,7 @@ def test_a_finished_run_of_the_same_recipe_is_reused_even_after_a_comment_or_a_m
 
 
 def test_a_finished_run_of_another_recipe_is_refused_with_a_clear_error(tmp_path: Path):
-    config = tmp_path / "base.yaml"
-    config.write_text("model:\n  lr: 0.002\n")
-    run = _run(tmp_path, config)
-    _finished(run, recipes.recipe_fingerprint(run.args))
+    run, config = _finished(tmp_path)
     config.write_text("model:\n  lr: 0.001\n")
     with pytest.raises(runs.OtherRecipeError, match=r"out: 1 finished run\(s\) \(F01_s0\).*new --out, or --force"):
         runs.run_all([run], "cv", executor=_fresh)
@@ -50,10 +49,7 @@ def test_a_finished_run_of_another_recipe_is_refused_with_a_clear_error(tmp_path
 
 
 def test_results_without_a_fingerprint_are_taken_as_they_are(tmp_path: Path):
-    config = tmp_path / "base.yaml"
-    config.write_text("model:\n  lr: 0.002\n")
-    run = _run(tmp_path, config)
-    _finished(run, None)
+    run, _ = _finished(tmp_path, fingerprint=False)
     assert runs.run_all([run], "cv", executor=_fresh)[0]["test"]["uar"] == 0.5
 
 

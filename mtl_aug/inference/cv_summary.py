@@ -46,13 +46,9 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
 
 def same_recipe(folder: Path, args: Sequence[str]) -> bool | None:
     """Whether the runs of a cv folder recorded the recipe ``args`` trains (None: none recorded one)."""
+    from mtl_aug.io import read_json
     from mtl_aug.recipes import recipe_fingerprint
 
-    recorded = set()
-    for p in sorted(Path(folder).glob("runs/*/result.json")):
-        try:
-            recorded.add(json.loads(p.read_text()).get("recipe"))
-        except (OSError, ValueError):
-            continue
+    recorded = {(read_json(p) or {}).get("recipe") for p in Path(folder).glob("runs/*/result.json")}
     recorded.discard(None)
     return None if not recorded else recorded == {recipe_fingerprint(args)}
