@@ -13,6 +13,8 @@ Every command that trains (``train``, ``cv``, ``cross``, ``noise``/``adversarial
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -106,13 +108,27 @@ def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path,
 
 
 def recipe_fingerprint(args: Sequence[str]) -> str:
-    """The recipe that trained a run, whichever fold, seed or folder it was: the parsed content of each ``--config``
-    file (a comment or a moved results folder changes nothing, an edited base.yaml does) and every flag but the
-    run's fold, seeds and directories (:func:`run_flags`). cv compares it with a finished run's before reusing that
-    run; a release model's card with its cv folder's runs."""
-    import hashlib
-    import json
+    """The recipe that trained a run, whichever fold, seed or folder it was: the settings its ``--config`` files
+    amount to, merged in order as LightningCLI merges them (a later file's list replaces an earlier one's, ``key+``
+    appends), and every flag but the run's fold, seeds and directories (:func:`run_flags`). A comment, a moved
+    results folder or a setting moved from a recipe file into base.yaml changes nothing; an edited setting does.
+    cv compares it with a finished run's before reusing that run; a release model's card with its cv folder's runs."""
+    merged: dict = {}
+    flags = []
+    for kind, a in config_walk(args):
+        if kind == "config":
+            try:
+                _merge(merged, yaml.safe_load(Path(a).read_text()) or {})
+            except (OSError, yaml.YAMLError, AttributeError):
+                flags.append(f"unreadable config {a}")
+        elif canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
+            flags.append(a)
+    return _digest([json.dumps(merged, sort_keys=True, default=str)] + flags)
 
+
+def recipe_fingerprints(args: Sequence[str]) -> set[str]:
+    """What a finished run of ``args`` may have recorded: :func:`recipe_fingerprint`, or for runs recorded before
+    it the digest of each config file's content in turn (which a setting moved between files changed)."""
     parts = []
     for kind, a in config_walk(args):
         if kind == "config":
@@ -122,7 +138,21 @@ def recipe_fingerprint(args: Sequence[str]) -> str:
                 parts.append(f"unreadable config {a}")
         elif canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
             parts.append(a)
+    return {recipe_fingerprint(args), _digest(parts)}
+
+
+def _digest(parts: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _merge(into: dict, config: dict) -> None:
+    for key, value in config.items():
+        if key.endswith("+"):
+            into[key[:-1]] = list(into.get(key[:-1]) or []) + list(value or [])
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 class OtherRecipeError(Exception):
@@ -133,7 +163,7 @@ def other_recipe(args: Sequence[str], result: dict | None) -> bool:
     """A finished training run whose recorded fingerprint differs from what ``args`` would train now: reusing it
     would report the old recipe under the new one's name. Results written before fingerprints carry none and
     are taken as they are."""
-    return bool(result and args and result.get("recipe") and result["recipe"] != recipe_fingerprint(args))
+    return bool(result and args and result.get("recipe") and result["recipe"] not in recipe_fingerprints(args))
 
 
 def canonical_key(flag: str) -> str:

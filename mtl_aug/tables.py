@@ -46,3 +46,11 @@ def confusion_table(confusion: list[list[int]], class_names: list[str]) -> str:
         recall = row[class_names.index(name)] / total if total else float("nan")
         lines.append(name.ljust(width) + "".join(str(v).rjust(width + 1) for v in row) + f"{recall:9.3f}")
     return "\n".join(lines)
+
+
+def val_note(result: dict) -> str:
+    """The validation UAR of the tested checkpoint: the monitored best epoch's, or the final weights' (default)."""
+    best, final = result.get("best_val_uar"), result.get("final_val_uar")
+    if best is None and final is not None:
+        return f"final val UAR {final:.4f}"
+    return f"best val UAR {'–' if best is None else f'{best:.4f}'}"

@@ -16,7 +16,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from mtl_aug.data.datamodule import SERDataModule
 from mtl_aug.recipes import translate_args
-from mtl_aug.tables import confusion_table
+from mtl_aug.tables import confusion_table, val_note
 from mtl_aug.tasks import MTLAugModule
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def run_training(cli: MTLAugCLI, test: bool = True) -> dict:
     ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     result: dict = {"fold": dm.fold_info.get("name"), "best_checkpoint": ckpt, "epochs": trainer.current_epoch,
                     "best_val_uar": _float(getattr(trainer.checkpoint_callback, "best_model_score", None)),
+                    "final_val_uar": _float(trainer.callback_metrics.get("val/uar")),
                     "fold_info": dm.fold_info, "class_names": list(model.hparams.class_names)}
     if test and "test" in dm.datasets:
         _test_the_checkpoint_as_saved(trainer)
@@ -101,7 +102,7 @@ def _test_the_checkpoint_as_saved(trainer) -> None:
 
 def summary(result: dict) -> str:
     lines = [f"fold {result['fold']}: test UAR {result['uar']:.4f}  WA {result['wa']:.4f}  macro-F1 "
-             f"{result['f1']:.4f}  (best val UAR {result['best_val_uar'] or float('nan'):.4f}, "
+             f"{result['f1']:.4f}  ({val_note(result)}, "
              f"{result['fold_info'].get('n_test', 0)} test utterances)"]
     lines.append(confusion_table(result["confusion"], result["class_names"]))
     return "\n".join(lines)

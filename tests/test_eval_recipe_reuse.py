@@ -48,6 +48,26 @@ def test_a_finished_run_of_another_recipe_is_refused_with_a_clear_error(tmp_path
     assert runs.run_all([run], "cv", executor=_fresh, force=True) == [{"fresh": True}]
 
 
+def test_the_fingerprint_is_of_the_merged_settings_not_of_which_file_holds_them(tmp_path: Path):
+    """base + a recipe file == a base that took the recipe's settings in (the list replaced, ``key+`` appending);
+    a run recorded with the per-file digest of before still counts as the same recipe."""
+    def args(*texts: str) -> list[str]:
+        out = []
+        for i, text in enumerate(texts):
+            (tmp_path / f"{len(texts)}_{i}.yaml").write_text(text)
+            out += ["--config", str(tmp_path / f"{len(texts)}_{i}.yaml")]
+        return out
+
+    old_base = "trainer:\n  max_epochs: 60\n  callbacks: [{class_path: A}]\nmodel: {lr: 0.002, dropout: 0.3}\n"
+    recipe = "trainer:\n  callbacks: [{class_path: B}]\n  callbacks+: [{class_path: C}]\nmodel: {dropout: 0.5}\n"
+    new_base = "trainer:\n  max_epochs: 60\n  callbacks: [{class_path: B}, {class_path: C}]\nmodel: {lr: 0.002, dropout: 0.5}\n"
+    assert recipes.recipe_fingerprint(args(old_base, recipe)) == recipes.recipe_fingerprint(args(new_base))
+    assert recipes.recipe_fingerprint(args(old_base, recipe)) != recipes.recipe_fingerprint(args(old_base))
+    assert recipes.recipe_fingerprint(args(new_base.replace("0.5", "0.4"))) != recipes.recipe_fingerprint(args(new_base))
+    legacy = recipes.recipe_fingerprints(args(old_base, recipe)) - {recipes.recipe_fingerprint(args(old_base, recipe))}
+    assert len(legacy) == 1 and not recipes.other_recipe(args(old_base, recipe), {"recipe": legacy.pop()})
+
+
 def test_results_without_a_fingerprint_are_taken_as_they_are(tmp_path: Path):
     run, _ = _finished(tmp_path, fingerprint=False)
     assert runs.run_all([run], "cv", executor=_fresh)[0]["test"]["uar"] == 0.5

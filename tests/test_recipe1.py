@@ -1,5 +1,6 @@
 """``experiments/recipes/recipe1.yaml`` restores the recipe that trained the committed results (docs/training.md,
-"The recipe"): the current default minus EMA weights, label smoothing and Δ/ΔΔ channels, everything else kept."""
+"The recipe"): the current default minus EMA weights, final-weights testing, label smoothing and Δ/ΔΔ channels,
+everything else kept."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ def _callbacks(cli) -> list[str]:
     return [type(cb).__name__ for cb in cli.trainer.callbacks]
 
 
-def test_recipe1_is_the_default_without_ema_label_smoothing_and_deltas():
+def test_recipe1_is_the_default_without_ema_final_weights_label_smoothing_and_deltas():
     default = make_cli(list(BASE), run=False)
     recipe1 = make_cli(BASE + ["--config", "experiments/recipes/recipe1.yaml"], run=False)
     assert "EMAWeightAveraging" in _callbacks(default) and "EMAWeightAveraging" not in _callbacks(recipe1)
-    assert [c for c in _callbacks(default) if c != "EMAWeightAveraging"] == _callbacks(recipe1)
+    # the default tests the final averaged weights: no monitored checkpoint, no early stopping
+    assert default.trainer.checkpoint_callback.monitor is None and "EarlyStopping" not in _callbacks(default)
+    assert recipe1.trainer.checkpoint_callback.monitor == "val/uar"
+    assert [c for c in _callbacks(default) if c != "EMAWeightAveraging"] == [
+        c for c in _callbacks(recipe1) if c != "EarlyStopping"]
     assert default.model.encoder.deltas and not recipe1.model.encoder.deltas
     assert default.model.emotion_head.label_smoothing == 0.1 and recipe1.model.emotion_head.label_smoothing == 0.0
     stop = {type(cb).__name__: cb for cb in recipe1.trainer.callbacks}["EarlyStopping"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mtl_aug import tables
+from mtl_aug.tables import val_note
 from mtl_aug.data.folds import corpus_folds, protocol_kind
 from mtl_aug.io import atomic_write_json, atomic_write_text
 from mtl_aug.provenance import provenance
@@ -66,7 +67,7 @@ def prediction_rows(result: dict, class_names: Sequence[str]) -> list[dict]:
 def run_line(run: runs.Run, result: dict, cached: bool) -> str:
     r = fold_row(result)
     return (f"fold {r['fold']} seed {r['seed']}: test UAR {runs.fmt(r['uar'])}  WA {runs.fmt(r['wa'])}  "
-            f"best val UAR {runs.fmt(r['best_val_uar'])}  epochs {r['epochs']}  "
+            f"{val_note(result)}  epochs {r['epochs']}  "
             f"time {runs.fmt(r['seconds'], '.0f')} s{'  (finished earlier)' if cached else ''}")
 
 

@@ -47,8 +47,8 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
 def same_recipe(folder: Path, args: Sequence[str]) -> bool | None:
     """Whether the runs of a cv folder recorded the recipe ``args`` trains (None: none recorded one)."""
     from mtl_aug.io import read_json
-    from mtl_aug.recipes import recipe_fingerprint
+    from mtl_aug.recipes import recipe_fingerprints
 
     recorded = {(read_json(p) or {}).get("recipe") for p in Path(folder).glob("runs/*/result.json")}
     recorded.discard(None)
-    return None if not recorded else recorded == {recipe_fingerprint(args)}
+    return None if not recorded else recorded <= recipe_fingerprints(args)

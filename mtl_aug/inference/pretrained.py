@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mtl_aug.inference.cv_summary import cv_result, same_recipe  # noqa: F401 (the card's API)
+from mtl_aug.tables import val_note
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
         "training": {"epochs": result.get("epochs"), "max_epochs": max_epochs, "seed": seed,
                      "best_val_uar": result.get("best_val_uar"),
                      "best_val_uar_note": "on the validation speakers that chose the epoch: optimistic, not a test score",
+                     "final_val_uar": result.get("final_val_uar"),
                      "command": "python -m mtl_aug pretrained " + " ".join(
                          [f"--corpus {corpus}", f"--system {system}"] + ([f"--max-epochs {max_epochs}"] if max_epochs else [])
                          + ([f"--seed {seed}"] if seed else [])),
@@ -145,8 +147,10 @@ def card_markdown(card: dict) -> str:
         "",
         f"Cross-validated: {cv['text']}.",
         "",
-        f"Best validation UAR of this model: {'–' if best is None else f'{100 * best:.1f} %'} "
-        f"({t['best_val_uar_note']}).",
+        (f"Validation UAR of this model (its final averaged weights; the validation speaker chose nothing): "
+         f"{100 * t['final_val_uar']:.1f} %." if best is None and t.get("final_val_uar") is not None else
+         f"Best validation UAR of this model: {'–' if best is None else f'{100 * best:.1f} %'} "
+         f"({t['best_val_uar_note']})."),
         "",
         "## Training data and protocol",
         "",
@@ -251,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pretrained: error: {err}", file=sys.stderr)
         return 1
     out = Path(a.out or Path("pretrained") / a.corpus)
-    best = card["training"]["best_val_uar"]
-    print(f"release model: {out / CHECKPOINT_NAME} (best val UAR {'–' if best is None else f'{best:.4f}'}, "
+    print(f"release model: {out / CHECKPOINT_NAME} ({val_note(card['training'])}, "
           f"{card['training']['epochs']} epochs)")
     print(f"model card: {out / CARD_MD}, {out / CARD_JSON}")
     print(f"cross-validated: {card['cross_validated']['text']}")

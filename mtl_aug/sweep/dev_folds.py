@@ -51,10 +51,10 @@ def train_fold(args: list[str], keep_checkpoints: bool) -> tuple[float, dict, bo
     result = run_training(cli, test=False)
     trainer = cli.trainer
     score = result.get("best_val_uar")
-    if score is None:  # no ModelCheckpoint on val/uar in the config: fall back to the last epoch's value
+    if score is None:  # no monitored checkpoint (the default tests the final weights): that model's val/uar
         last = trainer.callback_metrics.get("val/uar")
         score = None if last is None else float(last)
-        log.warning("no checkpoint score: using the last epoch's val/uar (%s)", score)
+        log.info("no monitored checkpoint: the score is the last epoch's val/uar (%s)", score)
     if score is None or not math.isfinite(score):
         raise RuntimeError(f"fold {result.get('fold')}: no validation UAR was logged")
     zero = trainer.is_global_zero

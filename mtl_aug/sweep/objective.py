@@ -9,8 +9,8 @@ This is the program of the sweep YAMLs in ``experiments/sweeps/``: a W&B agent (
 this program's own goes to LightningCLI unchanged, once per dev fold, with ``--data.fold=<fold>``.
 
 What it reports, as ``val_uar_mean`` (the sweep's metric):
-  the mean over the dev folds of each fold's best validation UAR (the ModelCheckpoint's best
-  ``val/uar``). Test speakers are never evaluated (``run_training(cli, test=False)``), so tuning on
+  the mean over the dev folds of the validation UAR of the checkpoint cv would test: the ModelCheckpoint's
+  best ``val/uar`` when it monitors one, else (the default recipe, final averaged weights) the last epoch's. Test speakers are never evaluated (``run_training(cli, test=False)``), so tuning on
   this number does not leak the test speakers. Dev folds should be a few of the corpus's folds; the
   numbers to publish come from ``make cv`` with the chosen values, over every fold.
 
