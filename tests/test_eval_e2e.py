@@ -13,39 +13,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
+from e2e_corpus import TINY_MODEL, synthetic_corpus_with_noise
 from mtl_aug.evaluation import adversarial, cross, cv, noise, paper, runs
 from mtl_aug.provenance import machine
 
 pytestmark = pytest.mark.slow
 
-TINY_MODEL = ["--model.enc_channels=[4,8,8]", "--model.enc_out_dim=32", "--model.lstm_hidden=16",
-              "--model.attn_dim=16", "--model.embed_dim=16", "--model.dec_hidden=32", "--model.aug_hidden=16"]
 FOLDS = "F01,M02"
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from mtl_aug.data import prepare, synthetic
-
     tmp = tmp_path_factory.mktemp("eval")
     mp = pytest.MonkeyPatch()
     torch.set_num_threads(1)
-    synth, manifests, noise_root = tmp / "synth", tmp / "manifests", tmp / "noise"
-    assert synthetic.main(["--root", str(synth), "--n-speakers", "4", "--utts-per-emotion", "2",
-                           "--n-unlabelled", "4", "--min-seconds", "1.0", "--max-seconds", "1.2"]) == 0
-    (noise_root / "_background_noise_").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in ("running_tap", "doing_the_dishes", "white_noise"):
-        sf.write(noise_root / "_background_noise_" / f"{name}.wav",
-                 (0.1 * rng.standard_normal(16000 * 3)).astype("float32"), 16000)
-    mp.setenv("SYNTHETIC_ROOT", str(synth))
-    mp.setenv("NOISE_ROOT", str(noise_root))
-    for corpus, root in (("synthetic", synth), ("synthetic_unlabelled", synth), ("speech_commands", noise_root)):
-        assert prepare.main([corpus, "--root", str(root), "--out-dir", str(manifests), "--no-progress"]) == 0
+    _, manifests = synthetic_corpus_with_noise(tmp, mp, ("running_tap", "doing_the_dishes", "white_noise"),
+                                               ("synthetic", "synthetic_unlabelled", "speech_commands"))
     yield {"tmp": tmp, "manifests": str(manifests), "results": tmp / "results",
            "extra": ["--", "--trainer.limit_train_batches=2", f"--data.cache_dir={tmp / 'cache'}", *TINY_MODEL]}
     mp.undo()

@@ -16,37 +16,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
+from e2e_corpus import TINY_MODEL, synthetic_corpus_with_noise
 from mtl_aug.data.folds import check_folds, read_folds
 from mtl_aug.data.manifest import read_manifest
 from mtl_aug.evaluation import cross, cv, noise, runs
 
 pytestmark = pytest.mark.slow
 
-TINY_MODEL = ["--model.enc_channels=[4,8,8]", "--model.enc_out_dim=32", "--model.lstm_hidden=16",
-              "--model.attn_dim=16", "--model.embed_dim=16", "--model.dec_hidden=32", "--model.aug_hidden=16"]
 GERMAN = {"angry": "Wut", "happy": "Freude", "neutral": "Neutral", "sad": "Trauer"}
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from mtl_aug.data import prepare, synthetic
+    from mtl_aug.data import prepare
 
     tmp = tmp_path_factory.mktemp("own")
     mp = pytest.MonkeyPatch()
     torch.set_num_threads(1)
-    synth, manifests, noise_root = tmp / "synth", tmp / "manifests", tmp / "noise"
-    assert synthetic.main(["--root", str(synth), "--n-speakers", "4", "--utts-per-emotion", "2",
-                           "--n-unlabelled", "4", "--min-seconds", "1.0", "--max-seconds", "1.2"]) == 0
-    (noise_root / "_background_noise_").mkdir(parents=True)
-    sf.write(noise_root / "_background_noise_" / "running_tap.wav",
-             (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype("float32"), 16000)
-    mp.setenv("SYNTHETIC_ROOT", str(synth))
-    mp.setenv("NOISE_ROOT", str(noise_root))
-    for corpus in ("synthetic", "speech_commands"):
-        assert prepare.main([corpus, "--out-dir", str(manifests), "--no-progress"]) == 0
+    synth, manifests = synthetic_corpus_with_noise(tmp, mp, ("running_tap",), ("synthetic", "speech_commands"))
 
     # the user's corpora, from the same audio: a CSV ...
     csv_root, folders = tmp / "csv_corpus", tmp / "folder_corpus"
