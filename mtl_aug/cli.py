@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curves": ("mtl_aug.evaluation.curves", "training curves of cv runs and validation vs test UAR, per system"),
     "compare": ("mtl_aug.evaluation.paired", "paired comparison of two cv results on the same folds and seeds"),
     "ensemble": ("mtl_aug.evaluation.ensemble", "a cv result's seeds as one model (soft voting), in cv's format"),
+    "fuse": ("mtl_aug.evaluation.fusion", "late fusion of several systems' cv results (equal-weight soft voting)"),
     "paper-tables": ("mtl_aug.evaluation.paper", "regenerate every paper table for the corpora present"),
     "headline": ("mtl_aug.evaluation.headline", "rewrite README.md's results table from the result files"),
     "compact-results": ("mtl_aug.evaluation.epochs", "per-run training logs of result folders into epochs.csv"),

@@ -178,3 +178,38 @@ def test_compare_ensemble_flag(tmp_path, capsys):
     write_csv(tmp_path / "b" / "predictions.csv", [r for r in rows if r["key"] != "02_u5"])
     with pytest.raises(SystemExit, match=r"compare --ensemble: .*\(72 vs 71 utterances\): not the same folds"):
         cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--ensemble"])
+
+
+def test_fuse_averages_each_systems_seed_mean_with_equal_weights(tmp_path, capsys):
+    """Late fusion (mtl_aug.evaluation.fusion): system A's 3 seeds are one model, B's 3 another, each weighs 1/2."""
+    a = _fake_cv(tmp_path / "a")
+    b = _fake_cv(tmp_path / "b", shift=0.5)  # same rng stream: same labels, other probabilities
+    assert cli_main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")]) == 0
+    assert "late fusion of" in capsys.readouterr().out
+    s = json.loads((tmp_path / "ab" / "summary.json").read_text())
+    assert s["members"] == [0, 1] and s["protocol"] == "fake, 3 folds"
+
+    def seed_mean(rows, fold):
+        return np.mean([[[p[f"prob_{c}"] for c in CLASSES] for p in rows if p["fold"] == fold and p["seed"] == k]
+                        for k in range(3)], 0)
+
+    for r in paired.read_fold_rows(tmp_path / "ab"):
+        fused = (seed_mean(a, r["fold"]) + seed_mean(b, r["fold"])) / 2
+        labels = [p["label"] for p in a if p["fold"] == r["fold"] and p["seed"] == 0]
+        assert float(r["uar"]) == pytest.approx(balanced_accuracy_score(labels, fused.argmax(1)), abs=1e-6)
+    md = (tmp_path / "ab" / "summary.md").read_text()
+    assert "| fold | fused UAR | a | b |" in md
+
+
+def test_fuse_refuses_systems_of_other_utterances_or_classes(tmp_path):
+    _fake_cv(tmp_path / "a")
+    rows = _fake_cv(tmp_path / "b")
+    write_csv(tmp_path / "b" / "predictions.csv", [r for r in rows if r["key"] != "02_u5"])
+    with pytest.raises(SystemExit, match=r"fuse: 1 utterance\(s\) lack a member's prediction, e.g. fold 02 02_u5"):
+        cli_main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")])
+    write_csv(tmp_path / "b" / "predictions.csv", [{k.replace("prob_sad", "prob_calm"): v for k, v in r.items()}
+                                                   for r in rows])
+    with pytest.raises(SystemExit, match=r"fuse: .*b: classes .*prob_calm.* differ"):
+        cli_main(["fuse", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")])
+    with pytest.raises(SystemExit, match=r"fuse: at least two cv folders are needed"):
+        cli_main(["fuse", str(tmp_path / "a"), "--out", str(tmp_path / "ab")])
