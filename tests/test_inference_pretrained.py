@@ -101,6 +101,15 @@ def test_the_card_says_whether_the_cv_runs_had_the_models_recipe(tmp_path):
     assert got["same_recipe"] is True and "WARNING" not in got["text"]
     got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, release + ["--model.label_smoothing=0.0"])
     assert got["same_recipe"] is False and "WARNING: these cv runs had another recipe" in got["text"]
+    # a sibling cv folder that recorded exactly the model's recipe is quoted instead, and named
+    sibling = tmp_path / "emodb" / "mtl_aug_ls0"
+    (sibling / "runs" / "03_s0").mkdir(parents=True)
+    (sibling / "summary.json").write_text(json.dumps({"uar": {"mean": 0.7, "std": 0.0}, "seeds": [0]}))
+    (sibling / "runs" / "03_s0" / "result.json").write_text(json.dumps({"finished": "x", "recipe": recipes.recipe_fingerprint(
+        cv_run + ["--model.label_smoothing=0.0"])}))
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, release + ["--model.label_smoothing=0.0"])
+    assert got["same_recipe"] is True and got["uar"]["mean"] == 0.7 and "mtl_aug_ls0, the cv folder" in got["text"]
+    assert pretrained.cv_result("emodb", "mtl_aug", tmp_path, release)["uar"]["mean"] == 0.8  # its own folder first
 
 
 def test_unprepared_corpus_fails_with_a_hint(tmp_path, capsys):

@@ -12,8 +12,13 @@ RESULTS_DIR = Path("experiments/results")
 
 def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, args: Sequence[str] = ()) -> dict:
     """The cross-validated UAR of ``system`` on ``corpus`` from the evaluation suite, if it was run, and whether its
-    runs had the recipe of a model trained with ``args`` (``same_recipe``: True, False, or None = not recorded)."""
+    runs had the recipe of a model trained with ``args`` (``same_recipe``: True, False, or None = not recorded).
+    When ``<corpus>/<system>/`` holds runs of another (or an unrecorded) recipe and another cv folder of the corpus
+    recorded exactly this one (e.g. ``<system>_<recipe name>/``), that folder's numbers are the ones quoted."""
     path = Path(results_dir) / corpus / system / "summary.json"
+    if args and (not path.exists() or not same_recipe(path.parent, args)):
+        path = next((p for p in sorted(Path(results_dir, corpus).glob("*/summary.json"))
+                     if same_recipe(p.parent, args)), path)
     how = f"not yet measured: run `make cv CORPUS={corpus} SYSTEM={system}` (writes {path})"
     if not path.exists():
         return {"measured": False, "text": how, "summary": str(path)}
@@ -33,6 +38,8 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
     if pct(s.get("pooled_uar")):
         text += f"; pooled {pct(s.get('pooled_uar'))}"
     text += f"), protocol: {s.get('protocol', '?')}"
+    if path.parent.name != system:
+        text += f"; from {path.parent}, the cv folder with this model's recipe"
     same = same_recipe(path.parent, args) if args else None
     if same is False:
         text += ("; WARNING: these cv runs had another recipe than this model (config files or flags differ): "
