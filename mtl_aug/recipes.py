@@ -115,30 +115,36 @@ def recipe_fingerprint(args: Sequence[str]) -> str:
     cv compares it with a finished run's before reusing that run; a release model's card with its cv folder's runs."""
     merged: dict = {}
     flags = []
-    for kind, a in config_walk(args):
-        if kind == "config":
-            try:
-                _merge(merged, yaml.safe_load(Path(a).read_text()) or {})
-            except (OSError, yaml.YAMLError, AttributeError):
-                flags.append(f"unreadable config {a}")
-        elif canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
-            flags.append(a)
+    for kind, value in _recipe_parts(args):
+        if kind == "flag":
+            flags.append(value)
+        elif kind == "config" and isinstance(value, dict):
+            _merge(merged, value)
+        elif not (kind == "config" and value is None):  # an empty file adds nothing
+            flags.append(f"unreadable config {value}")
     return _digest([json.dumps(merged, sort_keys=True, default=str)] + flags)
 
 
 def recipe_fingerprints(args: Sequence[str]) -> set[str]:
     """What a finished run of ``args`` may have recorded: :func:`recipe_fingerprint`, or for runs recorded before
     it the digest of each config file's content in turn (which a setting moved between files changed)."""
-    parts = []
+    legacy = [json.dumps(v, sort_keys=True, default=str) if kind == "config" else
+              v if kind == "flag" else f"unreadable config {v}" for kind, v in _recipe_parts(args)]
+    return {recipe_fingerprint(args), _digest(legacy)}
+
+
+def _recipe_parts(args: Sequence[str]) -> list[tuple[str, object]]:
+    """``args`` in order as ("config", parsed YAML), ("unreadable", path) or ("flag", arg), run identity left out."""
+    parts: list[tuple[str, object]] = []
     for kind, a in config_walk(args):
         if kind == "config":
             try:
-                parts.append(json.dumps(yaml.safe_load(Path(a).read_text()), sort_keys=True, default=str))
+                parts.append(("config", yaml.safe_load(Path(a).read_text())))
             except (OSError, yaml.YAMLError):
-                parts.append(f"unreadable config {a}")
+                parts.append(("unreadable", a))
         elif canonical_key(a.split("=", 1)[0]) not in RUN_IDENTITY:
-            parts.append(a)
-    return {recipe_fingerprint(args), _digest(parts)}
+            parts.append(("flag", a))
+    return parts
 
 
 def _digest(parts: list[str]) -> str:

@@ -1,4 +1,5 @@
 """A results folder never mixes recipes: cv reuses a finished run only if the same config content and flags trained it."""
+import itertools
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,14 @@ def test_a_finished_run_of_another_recipe_is_refused_with_a_clear_error(tmp_path
 def test_the_fingerprint_is_of_the_merged_settings_not_of_which_file_holds_them(tmp_path: Path):
     """base + a recipe file == a base that took the recipe's settings in (the list replaced, ``key+`` appending);
     a run recorded with the per-file digest of before still counts as the same recipe."""
+    files = itertools.count()
+
     def args(*texts: str) -> list[str]:
         out = []
-        for i, text in enumerate(texts):
-            (tmp_path / f"{len(texts)}_{i}.yaml").write_text(text)
-            out += ["--config", str(tmp_path / f"{len(texts)}_{i}.yaml")]
+        for text in texts:
+            path = tmp_path / f"config{next(files)}.yaml"
+            path.write_text(text)
+            out += ["--config", str(path)]
         return out
 
     old_base = "trainer:\n  max_epochs: 60\n  callbacks: [{class_path: A}]\nmodel: {lr: 0.002, dropout: 0.3}\n"
