@@ -70,6 +70,8 @@ def test_release_model_and_model_card(corpus, capsys):
     assert config["data"]["fold"] == "all" and config["model"]["encoder"]["init_args"]["out_dim"] == 16
     md = (out / "MODEL_CARD.md").read_text()
     assert "61.2 ± 2.1 %" in md and card["git_commit"] in md and card["data"]["manifest_sha256"] in md
+    # the default recipe ships the final averaged weights: the card says the validation speakers chose nothing
+    assert "no epoch chosen" in card["protocol"] and "the validation speaker chose nothing" in md
 
 
 def test_cv_result_missing_and_present(tmp_path):

@@ -79,11 +79,13 @@ def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def protocol_text(corpus: str, fold_info: dict) -> str:
+def protocol_text(corpus: str, fold_info: dict, epoch_chosen: bool = True) -> str:
+    role = ("select the best epoch (validation UAR)" if epoch_chosen else
+            "give the validation curve (the final averaged weights are the model: no epoch chosen)")
     return (f"{corpus}: trained on all speakers except the validation speakers of the first fold "
             f"({', '.join(map(str, fold_info.get('val', [])))}); {fold_info.get('n_train', '?')} training "
             f"utterances from {len(fold_info.get('train', []))} speakers, {fold_info.get('n_val', '?')} validation "
-            f"utterances select the best epoch (validation UAR). No test split: see the cross-validated UAR.")
+            f"utterances {role}. No test split: see the cross-validated UAR.")
 
 
 def build_card(*, corpus: str, system: str, result: dict, config_text: str, args: list[str], ckpt: Path,
@@ -109,7 +111,7 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
                  "folds": str(folds), "folds_sha256": sha256_file(folds) if folds.exists() else None,
                  "train_speakers": fold_info.get("train"), "val_speakers": fold_info.get("val"),
                  "n_train": fold_info.get("n_train"), "n_val": fold_info.get("n_val")},
-        "protocol": protocol_text(corpus, fold_info),
+        "protocol": protocol_text(corpus, fold_info, result.get("best_val_uar") is not None),
         "training": {"epochs": result.get("epochs"), "max_epochs": max_epochs, "seed": seed,
                      "best_val_uar": result.get("best_val_uar"),
                      "best_val_uar_note": "on the validation speakers that chose the epoch: optimistic, not a test score",
