@@ -105,17 +105,28 @@ def training_args(corpus: str, system: str, fold: str, seed: int, run_dir: Path,
     return args + list(extra)
 
 
-
-
 def recipe_fingerprint(args: Sequence[str]) -> str:
     """The recipe that trained a run, whichever fold, seed or folder it was: the settings its ``--config`` files
     amount to, merged in order as LightningCLI merges them (a later file's list replaces an earlier one's, ``key+``
     appends), and every flag but the run's fold, seeds and directories (:func:`run_flags`). A comment, a moved
     results folder or a setting moved from a recipe file into base.yaml changes nothing; an edited setting does.
     cv compares it with a finished run's before reusing that run; a release model's card with its cv folder's runs."""
+    return _merged_digest(_recipe_parts(args))
+
+
+def recipe_fingerprints(args: Sequence[str]) -> set[str]:
+    """What a finished run of ``args`` may have recorded: :func:`recipe_fingerprint`, or for runs recorded before
+    it the digest of each config file's content in turn (which a setting moved between files changed)."""
+    parts = _recipe_parts(args)
+    legacy = [json.dumps(v, sort_keys=True, default=str) if kind == "config" else
+              v if kind == "flag" else f"unreadable config {v}" for kind, v in parts]
+    return {_merged_digest(parts), _digest(legacy)}
+
+
+def _merged_digest(parts: list[tuple[str, object]]) -> str:
     merged: dict = {}
     flags = []
-    for kind, value in _recipe_parts(args):
+    for kind, value in parts:
         if kind == "flag":
             flags.append(value)
         elif kind == "config" and isinstance(value, dict):
@@ -123,14 +134,6 @@ def recipe_fingerprint(args: Sequence[str]) -> str:
         elif not (kind == "config" and value is None):  # an empty file adds nothing
             flags.append(f"unreadable config {value}")
     return _digest([json.dumps(merged, sort_keys=True, default=str)] + flags)
-
-
-def recipe_fingerprints(args: Sequence[str]) -> set[str]:
-    """What a finished run of ``args`` may have recorded: :func:`recipe_fingerprint`, or for runs recorded before
-    it the digest of each config file's content in turn (which a setting moved between files changed)."""
-    legacy = [json.dumps(v, sort_keys=True, default=str) if kind == "config" else
-              v if kind == "flag" else f"unreadable config {v}" for kind, v in _recipe_parts(args)]
-    return {recipe_fingerprint(args), _digest(legacy)}
 
 
 def _recipe_parts(args: Sequence[str]) -> list[tuple[str, object]]:

@@ -38,8 +38,9 @@ def system_votes(cv_dir: Path) -> list[dict]:
     return soft_vote(rows)
 
 
-def fuse(cv_dirs: Sequence[str | Path]) -> tuple[dict, list[dict], list[dict]]:
-    """``(summary, fold rows, fused predictions)``: system ``i``'s seed-mean is member ``i`` of a soft vote."""
+def fuse(cv_dirs: Sequence[str | Path]) -> tuple[dict, list[dict], list[dict], list[dict]]:
+    """``(summary, fold rows, fused predictions, each system's fold rows)``: system ``i``'s seed-mean is member ``i``
+    of a soft vote (its fold rows carry ``seed`` ``i``)."""
     dirs = [Path(d) for d in cv_dirs]
     if len(dirs) < 2:
         raise ValueError("at least two cv folders are needed")
@@ -62,7 +63,7 @@ def fuse(cv_dirs: Sequence[str | Path]) -> tuple[dict, list[dict], list[dict]]:
     summary.update({"title": "late fusion of " + " + ".join(d.name for d in dirs), "systems": [str(d) for d in dirs],
                     "systems_uar": [{"uar": s.get("uar"), "pooled_uar": s.get("pooled_uar")} for s in sources],
                     "protocol": sources[0].get("protocol")})
-    return summary, folds, fused
+    return summary, folds, fused, member_folds
 
 
 def summary_markdown(s: Mapping, folds: Sequence[Mapping], member_folds: Mapping[str, list[float]]) -> str:
@@ -84,12 +85,11 @@ def summary_markdown(s: Mapping, folds: Sequence[Mapping], member_folds: Mapping
 
 
 def run_fusion(cv_dirs: Sequence[str | Path], out: str | Path, meta: Mapping | None = None) -> dict:
-    summary, folds, fused = fuse(cv_dirs)
+    summary, folds, fused, member_folds = fuse(cv_dirs)
     summary.update(meta or {})
     per_system: dict[str, list[float]] = {}
-    for d in cv_dirs:
-        for r in fold_rows(system_votes(Path(d)), [], []):
-            per_system.setdefault(r["fold"], []).append(r["uar"])
+    for r in sorted(member_folds, key=lambda r: r["seed"]):  # the systems in the order given
+        per_system.setdefault(r["fold"], []).append(r["uar"])
     out = Path(out)
     write_csv(out / "folds.csv", folds, FOLD_COLUMNS)
     write_csv(out / "predictions.csv", fused)

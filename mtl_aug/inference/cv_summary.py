@@ -15,10 +15,16 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
     runs had the recipe of a model trained with ``args`` (``same_recipe``: True, False, or None = not recorded).
     When ``<corpus>/<system>/`` holds runs of another (or an unrecorded) recipe and another cv folder of the corpus
     recorded exactly this one (e.g. ``<system>_<recipe name>/``), that folder's numbers are the ones quoted."""
+    from mtl_aug.recipes import recipe_fingerprints
+
     path = Path(results_dir) / corpus / system / "summary.json"
-    if args and (not path.exists() or not same_recipe(path.parent, args)):
-        path = next((p for p in sorted(Path(results_dir, corpus).glob("*/summary.json"))
-                     if same_recipe(p.parent, args)), path)
+    fingerprints = recipe_fingerprints(args) if args else set()
+    same = _same(path.parent, fingerprints) if args else None
+    if args and not same:
+        for other in sorted(Path(results_dir, corpus).glob("*/summary.json")):
+            if _same(other.parent, fingerprints):
+                path, same = other, True
+                break
     how = f"not yet measured: run `make cv CORPUS={corpus} SYSTEM={system}` (writes {path})"
     if not path.exists():
         return {"measured": False, "text": how, "summary": str(path)}
@@ -40,7 +46,6 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
     text += f"), protocol: {s.get('protocol', '?')}"
     if path.parent.name != system:
         text += f"; from {path.parent}, the cv folder with this model's recipe"
-    same = same_recipe(path.parent, args) if args else None
     if same is False:
         text += ("; WARNING: these cv runs had another recipe than this model (config files or flags differ): "
                  f"rerun `python -m mtl_aug cv --corpus {corpus} --system {system} --out <new folder>` for its numbers")
@@ -53,9 +58,14 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
 
 def same_recipe(folder: Path, args: Sequence[str]) -> bool | None:
     """Whether the runs of a cv folder recorded the recipe ``args`` trains (None: none recorded one)."""
-    from mtl_aug.io import read_json
     from mtl_aug.recipes import recipe_fingerprints
+
+    return _same(folder, recipe_fingerprints(args))
+
+
+def _same(folder: Path, fingerprints: set[str]) -> bool | None:
+    from mtl_aug.io import read_json
 
     recorded = {(read_json(p) or {}).get("recipe") for p in Path(folder).glob("runs/*/result.json")}
     recorded.discard(None)
-    return None if not recorded else recorded <= recipe_fingerprints(args)
+    return None if not recorded else recorded <= fingerprints
