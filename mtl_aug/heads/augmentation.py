@@ -29,6 +29,3 @@ class AugmentationClassifier(nn.Module):
     def loss(logits: Tensor, aug_label: Tensor) -> Tensor:
         return F.cross_entropy(logits, aug_label)
 
-    @staticmethod
-    def accuracy(logits: Tensor, aug_label: Tensor) -> Tensor:
-        return (logits.argmax(-1) == aug_label).float().mean()

@@ -6,13 +6,14 @@
 Trains ``--system`` (default ``mtl_aug``) on ALL speakers of the corpus with the same configuration
 files and code path as every other number of the project (``make_cli`` + ``run_training``, configs
 ``experiments/base.yaml`` + ``corpora/<corpus>.yaml`` + ``systems/<system>.yaml``) and
-``--data.fold=all``: every speaker trains except the first fold's validation speakers, which select
-the best epoch (validation UAR) and stop training early. There is no test split: the model's expected
+``--data.fold=all``: every speaker trains except the first fold's validation speakers, whose UAR is
+logged every epoch (the default recipe ships the final averaged weights; a recipe with a monitored
+checkpoint, e.g. ``experiments/recipes/recipe1.yaml``, ships the best epoch). There is no test split: the model's expected
 accuracy on unseen speakers is the cross-validated UAR of the evaluation suite
 (``experiments/results/<corpus>/<system>/summary.json``, written by ``make cv``), copied into the card
 when present.
 
-Writes into ``--out``: ``model.ckpt`` (the best epoch, without optimizer state; load it with
+Writes into ``--out``: ``model.ckpt`` (the tested weights, without optimizer state; load it with
 ``mtl_aug.checkpoints.load_model`` or ``python -m mtl_aug predict ... --ckpt``), ``config.yaml``
 (the full resolved training configuration), ``MODEL_CARD.md`` and ``model_card.json`` (provenance:
 config, corpus + manifest sha256, protocol, cross-validated UAR, date, git commit, versions), and the

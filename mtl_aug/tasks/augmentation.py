@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
 
 from mtl_aug.heads import AugmentationClassifier
 
@@ -14,7 +15,8 @@ class AugmentationTask(Task):
     """Args:
         weight: the augmentation-type loss's weight (``w_aug``); 0 = the classifier is not built.
         hidden / dropout: the classifier's MLP.
-    Needs an enabled policy with at least 2 types (its classes). Logs ``train/aug`` (CE) and ``train/aug_acc``."""
+    Needs an enabled policy with at least 2 types (its classes). Logs ``train/aug`` (CE) and ``train/aug_acc``
+    (accuracy over the epoch's rows, a torchmetrics object: summed over DDP ranks, not a mean of batch means)."""
 
     name = "aug_classification"
 
@@ -29,8 +31,11 @@ class AugmentationTask(Task):
                              "(augment=True) with at least 2 types: its classifier would have one class; set its "
                              "weight (w_aug) to 0 for STL")
         self.head = AugmentationClassifier(shared.network.encoder.out_dim, policy.num_types, self.hidden, self.dropout)
+        self.train_accuracy = MulticlassAccuracy(num_classes=policy.num_types, average="micro")
 
     def loss(self, step: Step, host: L.LightningModule) -> tuple[Tensor, dict[str, Tensor]]:
         logits = self.head(step.z, step.z_lengths)
         loss = self.head.loss(logits, step.out.aug_label)
-        return loss, {"aug": loss, "aug_acc": self.head.accuracy(logits.detach(), step.out.aug_label)}
+        self.train_accuracy(logits.detach().argmax(-1), step.out.aug_label)  # the step's value, and the epoch's state
+        host.log("train/aug_acc", self.train_accuracy, on_step=True, on_epoch=True, batch_size=logits.size(0))
+        return loss, {"aug": loss}
