@@ -91,8 +91,8 @@ predict:  ## emotion of files/folders/globs: make predict AUDIO="recordings/ cal
 export:  ## one graph wave+lengths -> probabilities, parity-checked: make export CKPT=model.ckpt FORMAT=onnx|torchscript [OUT=model.onnx]
 	$(PY) -m mtl_aug export --ckpt $(CKPT) --format $(FORMAT) --out $(OUT)
 
-pretrained:  ## release model on all speakers + model card: make pretrained CORPUS=emodb [SYSTEM=mtl_aug] [EPOCHS=40]
-	$(PY) -m mtl_aug pretrained --corpus $(CORPUS) --system $(SYSTEM) $(if $(EPOCHS),--max-epochs $(EPOCHS)) $(if $(EXTRA),-- $(EXTRA))
+pretrained:  ## release model on all speakers + model card: make pretrained CORPUS=emodb [SYSTEM=mtl_aug] [EPOCHS=40] [SEEDS=3: a seed ensemble]
+	$(PY) -m mtl_aug pretrained --corpus $(CORPUS) --system $(SYSTEM) $(if $(EPOCHS),--max-epochs $(EPOCHS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(EXTRA),-- $(EXTRA))
 
 bench-inference:  ## real-time factor on 1 CPU thread (eager, TorchScript, ONNX Runtime) for a 10 s utterance
 	$(PY) benchmarks/bench_inference.py $(if $(CKPT),--ckpt $(CKPT))

@@ -74,6 +74,58 @@ def test_release_model_and_model_card(corpus, capsys):
     assert "no epoch chosen" in card["protocol"] and "the validation speaker chose nothing" in md
 
 
+def test_seed_ensemble_release(corpus, capsys):
+    """``--seeds 2``: two members differing only in the seed, one card; a previous release's files do not survive."""
+    from mtl_aug.inference.loading import SeedEnsemble, load_models
+
+    tmp = corpus["tmp"]
+    results = tmp / "results_ens"
+    folder = results / "synthetic" / "mtl_aug"
+    (folder / "ensemble").mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"uar": {"mean": 0.6, "std": 0.02}, "seeds": [0, 1]}))
+    (folder / "ensemble" / "summary.json").write_text(json.dumps({"uar": {"mean": 0.655, "std": 0.0},
+                                                                  "pooled_uar": {"mean": 0.671, "std": 0.0},
+                                                                  "members": [0, 1]}))
+    out = tmp / "release_ens"
+    (out / "run").mkdir(parents=True)
+    (out / "model.ckpt").write_text("a previous single-model release")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rc = pretrained.main(["--corpus", "synthetic", "--max-epochs", "1", "--seeds", "2", "--seed", "3",
+                              "--out", str(out), "--manifest-dir", str(corpus["manifests"]), "--results-dir",
+                              str(results), "--", "--trainer.limit_train_batches=2",
+                              "--trainer.enable_progress_bar=false", f"--data.cache_dir={tmp / 'cache'}", *TINY_MODEL])
+    finally:
+        torch.set_num_threads(n)
+    assert rc == 0
+    assert not (out / "model.ckpt").exists() and not (out / "run").exists()
+    files = [out / "model_s3.ckpt", out / "model_s4.ckpt"]
+    assert all(f.is_file() for f in files) and (out / "run_s3").is_dir() and (out / "run_s4").is_dir()
+    a, b = (torch.load(f, weights_only=True)["state_dict"] for f in files)
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # two seeds, two models
+    assert isinstance(load_models([str(f) for f in files], "cpu"), SeedEnsemble)
+    card = json.loads((out / "model_card.json").read_text())
+    assert [m["seed"] for m in card["ensemble"]] == [3, 4] and all(len(m["sha256"]) == 64 for m in card["ensemble"])
+    assert "--seeds 2" in card["training"]["command"] and "--seed 3" in card["training"]["command"]
+    assert "ensemble of its 2 seeds (as this release of 2): UAR 65.5 %, pooled 67.1 %" in card["cross_validated"]["text"]
+    md = (out / "MODEL_CARD.md").read_text()
+    assert "--ckpt model_s3.ckpt --ckpt model_s4.ckpt" in md and "seeds 3, 4" in md and "ensemble of 2 seeds" in md
+    assert "release ensemble of 2" in capsys.readouterr().out
+    assert pretrained.main(["--corpus", "synthetic", "--seeds", "0", "--manifest-dir", str(corpus["manifests"]),
+                            "--out", str(tmp / "o")]) == 1
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_cv_result_of_an_ensemble_release_asks_for_the_cv_ensemble(tmp_path):
+    p = tmp_path / "emodb" / "mtl_aug" / "summary.json"
+    p.parent.mkdir(parents=True)
+    p.write_text(json.dumps({"uar": {"mean": 0.8, "std": 0.01}, "seeds": [0, 1, 2]}))
+    got = pretrained.cv_result("emodb", "mtl_aug", tmp_path, members=3)
+    assert got["ensemble"] is None and f"run `python -m mtl_aug ensemble {p.parent}`" in got["text"]
+    assert "ensemble" not in pretrained.cv_result("emodb", "mtl_aug", tmp_path)["text"]  # one model: not mentioned
+
+
 def test_cv_result_missing_and_present(tmp_path):
     missing = pretrained.cv_result("emodb", "mtl_aug", tmp_path)
     assert not missing["measured"] and "not yet measured: run `make cv CORPUS=emodb SYSTEM=mtl_aug`" in missing["text"]

@@ -10,11 +10,13 @@ from typing import Sequence
 RESULTS_DIR = Path("experiments/results")
 
 
-def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, args: Sequence[str] = ()) -> dict:
+def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, args: Sequence[str] = (),
+              members: int = 1) -> dict:
     """The cross-validated UAR of ``system`` on ``corpus`` from the evaluation suite, if it was run, and whether its
     runs had the recipe of a model trained with ``args`` (``same_recipe``: True, False, or None = not recorded).
     When ``<corpus>/<system>/`` holds runs of another (or an unrecorded) recipe and another cv folder of the corpus
-    recorded exactly this one (e.g. ``<system>_<recipe name>/``), that folder's numbers are the ones quoted."""
+    recorded exactly this one (e.g. ``<system>_<recipe name>/``), that folder's numbers are the ones quoted.
+    ``members`` > 1 (a seed-ensemble release): the folder's seed ensemble (``<folder>/ensemble/``) is quoted too."""
     from mtl_aug.recipes import recipe_fingerprints
 
     path = Path(results_dir) / corpus / system / "summary.json"
@@ -51,9 +53,25 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
                  f"rerun `python -m mtl_aug cv --corpus {corpus} --system {system} --out <new folder>` for its numbers")
     elif args and same is None:
         text += "; the cv runs do not record their recipe (they may be of an earlier one: see their summary.md)"
-    return {"measured": True, "text": text, "summary": str(path), "same_recipe": same, "uar": uar, "pooled_uar": s.get("pooled_uar"),
-            "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
+    ensemble = _ensemble(path.parent) if members > 1 else None
+    if ensemble:  # one model per fold: no spread over seeds to give
+        text += (f". As a soft-voting ensemble of its {len(ensemble.get('members') or [])} seeds (as this release "
+                 f"of {members}): UAR {100 * ensemble['uar']['mean']:.1f} %")
+        if (ensemble.get("pooled_uar") or {}).get("mean") is not None:
+            text += f", pooled {100 * ensemble['pooled_uar']['mean']:.1f} %"
+    elif members > 1:
+        text += f"; its seed ensemble is not scored yet: run `python -m mtl_aug ensemble {path.parent}`"
+    return {"measured": True, "text": text, "summary": str(path), "same_recipe": same, "uar": uar,
+            "pooled_uar": s.get("pooled_uar"), "ensemble": ensemble, "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
             "protocol": s.get("protocol"), "git_commit": s.get("git_commit"), "date": s.get("date")}
+
+
+def _ensemble(folder: Path) -> dict | None:
+    """The summary ``python -m mtl_aug ensemble`` wrote for a cv folder's seeds, if any."""
+    from mtl_aug.io import read_json
+
+    s = read_json(Path(folder) / "ensemble" / "summary.json")
+    return s if isinstance(s, dict) and (s.get("uar") or {}).get("mean") is not None else None
 
 
 def same_recipe(folder: Path, args: Sequence[str]) -> bool | None:

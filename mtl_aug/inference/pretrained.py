@@ -1,6 +1,6 @@
 """``python -m mtl_aug pretrained --corpus <name>``: the release model of a corpus, with a model card.
 
-    python -m mtl_aug pretrained --corpus emodb [--system mtl_aug] [--max-epochs N] [--seed 0] \
+    python -m mtl_aug pretrained --corpus emodb [--system mtl_aug] [--max-epochs N] [--seed 0] [--seeds 1] \
         [--out pretrained/emodb] [-- <LightningCLI flags>]
 
 Trains ``--system`` (default ``mtl_aug``) on ALL speakers of the corpus with the same configuration
@@ -17,7 +17,10 @@ Writes into ``--out``: ``model.ckpt`` (the tested weights, without optimizer sta
 ``mtl_aug.checkpoints.load_model`` or ``python -m mtl_aug predict ... --ckpt``), ``config.yaml``
 (the full resolved training configuration), ``MODEL_CARD.md`` and ``model_card.json`` (provenance:
 config, corpus + manifest sha256, protocol, cross-validated UAR, date, git commit, versions), and the
-training logs under ``run/``.
+training logs under ``run/``. ``--seeds N`` (N > 1) releases a seed ensemble instead: members trained with seeds
+``seed .. seed+N-1``, identical but for the seed, written as ``model_s<seed>.ckpt`` with logs under ``run_s<seed>/``;
+``predict`` takes them all (``--ckpt`` repeated) and averages their class probabilities, as
+``python -m mtl_aug ensemble`` scores a cv folder's seeds, which the card quotes when it has been run.
 """
 
 from __future__ import annotations
@@ -57,13 +60,22 @@ def sha256_file(path: str | Path) -> str:
 
 
 def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs: int | None = None,
-                  manifest_dir: str = "data_manifests", extra: Sequence[str] = ()) -> list[str]:
-    """The system's recipe on every speaker (``--data.fold=all``), its logs under ``<out>/run``."""
+                  manifest_dir: str = "data_manifests", extra: Sequence[str] = (), run_name: str = "run") -> list[str]:
+    """The system's recipe on every speaker (``--data.fold=all``), its logs under ``<out>/<run_name>``."""
     from mtl_aug.data.items import ALL_SPEAKERS
     from mtl_aug.recipes import training_args as recipe_training_args
 
-    return recipe_training_args(corpus, system, ALL_SPEAKERS, seed, out / "run", max_epochs, extra,
+    return recipe_training_args(corpus, system, ALL_SPEAKERS, seed, out / run_name, max_epochs, extra,
                                 manifest_dir=manifest_dir, progress_bar=True)
+
+
+def member_names(seed: int, seeds: int) -> list[tuple[int, str, str]]:
+    """``(seed, checkpoint file, log folder)`` of each member: one model is ``model.ckpt`` + ``run/``."""
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    if seeds == 1:
+        return [(seed, CHECKPOINT_NAME, "run")]
+    return [(s, f"model_s{s}.ckpt", f"run_s{s}") for s in range(seed, seed + seeds)]
 
 
 def release_checkpoint(src: str | Path, dst: str | Path) -> Path:
@@ -91,7 +103,10 @@ def protocol_text(corpus: str, fold_info: dict, epoch_chosen: bool = True) -> st
 
 def build_card(*, corpus: str, system: str, result: dict, config_text: str, args: list[str], ckpt: Path,
                manifest: Path, folds: Path, class_names: list[str], hparams: dict, results_dir: str | Path,
-               max_epochs: int | None, seed: int, checkpoint_format=None) -> dict:
+               max_epochs: int | None, seed: int, checkpoint_format=None,
+               members: Sequence[tuple[int, Path, dict]] = ()) -> dict:
+    """The model card. ``result``/``ckpt``/``seed``: the (first) model; ``members``: ``(seed, checkpoint, training
+    result)`` of every member of a seed ensemble (empty for one model)."""
     import lightning
     import torch
 
@@ -100,7 +115,11 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
 
     commit, dirty = git_commit()
     fold_info = result.get("fold_info") or {}
-    return {
+    n = max(1, len(members))
+    command = " ".join(["python -m mtl_aug pretrained", f"--corpus {corpus}", f"--system {system}"]
+                       + ([f"--max-epochs {max_epochs}"] if max_epochs else []) + ([f"--seed {seed}"] if seed else [])
+                       + ([f"--seeds {n}"] if n > 1 else []))
+    card = {
         "name": f"mtl-aug {system} {corpus}",
         "corpus": corpus,
         "system": system,
@@ -117,11 +136,9 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
                      "best_val_uar": result.get("best_val_uar"),
                      "best_val_uar_note": "on the validation speakers that chose the epoch: optimistic, not a test score",
                      "final_val_uar": result.get("final_val_uar"),
-                     "command": "python -m mtl_aug pretrained " + " ".join(
-                         [f"--corpus {corpus}", f"--system {system}"] + ([f"--max-epochs {max_epochs}"] if max_epochs else [])
-                         + ([f"--seed {seed}"] if seed else [])),
+                     "command": command,
                      "lightning_args": args},
-        "cross_validated": cv_result(corpus, system, results_dir, args),
+        "cross_validated": cv_result(corpus, system, results_dir, args, members=n),
         "config": config_text,
         "hyper_parameters": hparams,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -132,48 +149,71 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
         "lightning_version": lightning.__version__,
         "machine": machine(),
     }
+    if members:
+        card["ensemble"] = [{"seed": s, "file": p.name, "sha256": sha256_file(p), "epochs": r.get("epochs"),
+                             "best_val_uar": r.get("best_val_uar"), "final_val_uar": r.get("final_val_uar")}
+                            for s, p, r in members]
+    return card
+
+
+def validation_line(t: dict, members: Sequence[dict] = ()) -> str:
+    """The card's sentence on the validation UAR: of the model, or of each member of an ensemble."""
+    best = t.get("best_val_uar")
+    if members:
+        chosen = any(m.get("best_val_uar") is not None for m in members)
+        vals = [m.get("best_val_uar") if chosen else m.get("final_val_uar") for m in members]
+        text = ", ".join(f"seed {m['seed']} {'–' if v is None else f'{100 * v:.1f} %'}" for m, v in zip(members, vals))
+        which = ("best epoch: optimistic, not a test score" if chosen else
+                 "final averaged weights; the validation speaker chose nothing")
+        return f"Validation UAR of the members ({which}): {text}. The ensemble averages their class probabilities."
+    if best is None and t.get("final_val_uar") is not None:
+        return (f"Validation UAR of this model (its final averaged weights; the validation speaker chose nothing): "
+                f"{100 * t['final_val_uar']:.1f} %.")
+    return (f"Best validation UAR of this model: {'–' if best is None else f'{100 * best:.1f} %'} "
+            f"({t['best_val_uar_note']}).")
 
 
 def card_markdown(card: dict) -> str:
     cv = card["cross_validated"]
     t = card["training"]
     d = card["data"]
-    best = t.get("best_val_uar")
+    members = card.get("ensemble") or []
+    files = [(m["file"], m["sha256"]) for m in members] or [(card["checkpoint"]["file"], card["checkpoint"]["sha256"])]
+    ckpt_flags = " ".join(f"--ckpt {f}" for f, _ in files)
     lines = [
         f"# Model card: {card['name']}",
         "",
         f"Speech emotion recognition, {len(card['class_names'])} classes ({', '.join(card['class_names'])}), "
         f"input: mono audio resampled to {card['sample_rate']} Hz. MTL-AUG (Latif et al., IEEE TAC 2022) "
-        f"system `{card['system']}`.",
+        f"system `{card['system']}`" + (f", a soft-voting ensemble of {len(members)} seeds." if members else "."),
         "",
         "## Expected accuracy on unseen speakers",
         "",
         f"Cross-validated: {cv['text']}.",
         "",
-        (f"Validation UAR of this model (its final averaged weights; the validation speaker chose nothing): "
-         f"{100 * t['final_val_uar']:.1f} %." if best is None and t.get("final_val_uar") is not None else
-         f"Best validation UAR of this model: {'–' if best is None else f'{100 * best:.1f} %'} "
-         f"({t['best_val_uar_note']})."),
+        validation_line(t, members),
         "",
         "## Training data and protocol",
         "",
         f"- Corpus: `{card['corpus']}`, manifest `{d['manifest']}` sha256 `{d['manifest_sha256']}`"
         + (f", folds sha256 `{d['folds_sha256']}`" if d.get("folds_sha256") else ""),
         f"- Protocol: {card['protocol']}",
-        f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), seed {t['seed']}",
+        f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), "
+        + (f"seeds {', '.join(str(m['seed']) for m in members)}" if members else f"seed {t['seed']}"),
         f"- Reproduce: `{t['command']}` at git commit `{card['git_commit']}`"
         + (" (working tree had uncommitted changes)" if card.get("git_dirty") else ""),
         "",
         "## Files",
         "",
-        f"- `{card['checkpoint']['file']}` sha256 `{card['checkpoint']['sha256']}`",
+        *[f"- `{f}` sha256 `{h}`" for f, h in files],
         "- `config.yaml`: the full resolved training configuration (also in `model_card.json`)",
         "",
         "## Use",
         "",
         "```bash",
-        f"python -m mtl_aug predict my_recordings/ --ckpt {card['checkpoint']['file']} --csv predictions.csv",
-        f"python -m mtl_aug export --ckpt {card['checkpoint']['file']} --format onnx --out model.onnx",
+        f"python -m mtl_aug predict my_recordings/ {ckpt_flags} --csv predictions.csv",
+        f"python -m mtl_aug export --ckpt {files[0][0]} --format onnx --out model.onnx"
+        + ("  # one member per file" if members else ""),
         "```",
         "",
         "## Limitations",
@@ -204,33 +244,47 @@ def write_card(out: Path, card: dict) -> tuple[Path, Path]:
 
 def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None = None, max_epochs: int | None = None,
                     seed: int = 0, manifest_dir: str = "data_manifests", extra: Sequence[str] = (),
-                    results_dir: str | Path = RESULTS_DIR) -> dict:
-    """Train the release model and write checkpoint + config + model card; returns the card."""
+                    results_dir: str | Path = RESULTS_DIR, seeds: int = 1) -> dict:
+    """Train the release model (or the ``seeds`` members of a seed ensemble) and write checkpoint(s) + config + model
+    card; returns the card."""
     from mtl_aug.checkpoints import load_model
     from mtl_aug.data.items import manifest_paths
     from mtl_aug.training import make_cli, run_training
 
+    from mtl_aug.inference.loading import load_models
+
     out = Path(out or Path("pretrained") / corpus)
+    names = member_names(seed, seeds)
     manifest, folds = manifest_paths(corpus, manifest_dir)  # fails early with "run make prepare"
-    if (out / "run").exists():
-        shutil.rmtree(out / "run")  # a previous release run: its checkpoints must not be picked up
+    # a previous release: its checkpoints must not be picked up, nor its members outlive a smaller release
+    for old in [*out.glob("run"), *out.glob("run_s*")]:
+        shutil.rmtree(old)
+    for old in [*out.glob(CHECKPOINT_NAME), *out.glob("model_s*.ckpt")]:
+        old.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    args = training_args(corpus, system, out, seed, max_epochs, manifest_dir, extra)
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    cli = make_cli(args, run=False)
-    result = run_training(cli, test=False)
-    best = result.get("best_checkpoint")
-    if not best:
-        raise RuntimeError("training produced no checkpoint (is a ModelCheckpoint callback configured?)")
-    ckpt = release_checkpoint(best, out / CHECKPOINT_NAME)
-    model = load_model(ckpt, "cpu")  # the release file must load through the inference path
-    config_file = Path(cli.trainer.log_dir or out / "run") / "config.yaml"
+    trained = []
+    for s, file, run_name in names:
+        args = training_args(corpus, system, out, s, max_epochs, manifest_dir, extra, run_name)
+        cli = make_cli(args, run=False)
+        result = run_training(cli, test=False)
+        best = result.get("best_checkpoint")
+        if not best:
+            raise RuntimeError("training produced no checkpoint (is a ModelCheckpoint callback configured?)")
+        trained.append((s, release_checkpoint(best, out / file), result, args, cli))
+        log.info("release member seed %d: %s (%s)", s, out / file, val_note(result))
+    first_seed, ckpt, result, args, cli = trained[0]
+    model = load_model(ckpt, "cpu")  # the release files must load through the inference path
+    if len(trained) > 1:
+        load_models([str(t[1]) for t in trained], "cpu")  # one ensemble: same classes and sample rate
+    config_file = Path(cli.trainer.log_dir or out / names[0][2]) / "config.yaml"
     config_text = config_file.read_text() if config_file.exists() else cli.parser.dump(cli.config)
     (out / "config.yaml").write_text(config_text)
     card = build_card(corpus=corpus, system=system, result=result, config_text=config_text, args=args, ckpt=ckpt,
                       manifest=manifest, folds=folds, class_names=[str(c) for c in model.hparams.class_names],
-                      hparams=dict(model.hparams), results_dir=results_dir, max_epochs=max_epochs, seed=seed,
-                      checkpoint_format=model.checkpoint_format)
+                      hparams=dict(model.hparams), results_dir=results_dir, max_epochs=max_epochs, seed=first_seed,
+                      checkpoint_format=model.checkpoint_format,
+                      members=[(s, c, r) for s, c, r, _, _ in trained] if len(trained) > 1 else ())
     write_card(out, card)
     return card
 
@@ -241,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True, help="prepared corpus (data_manifests/<corpus>/)")
     p.add_argument("--system", default="mtl_aug", help="experiments/systems/<system>.yaml (default mtl_aug)")
     p.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the (first member's) seed")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="N > 1: release a soft-voting ensemble of N members, seeds seed..seed+N-1 (default 1)")
     p.add_argument("--out", default=None, help="output folder (default pretrained/<corpus>)")
     p.add_argument("--manifest-dir", default="data_manifests")
     p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where `make cv` wrote its summaries")
@@ -253,13 +309,18 @@ def main(argv: list[str] | None = None) -> int:
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     a = build_parser().parse_args(own)
     try:
-        card = make_pretrained(a.corpus, a.system, a.out, a.max_epochs, a.seed, a.manifest_dir, extra, a.results_dir)
-    except FileNotFoundError as err:
+        card = make_pretrained(a.corpus, a.system, a.out, a.max_epochs, a.seed, a.manifest_dir, extra, a.results_dir,
+                               a.seeds)
+    except (FileNotFoundError, ValueError) as err:
         print(f"pretrained: error: {err}", file=sys.stderr)
         return 1
     out = Path(a.out or Path("pretrained") / a.corpus)
-    print(f"release model: {out / CHECKPOINT_NAME} ({val_note(card['training'])}, "
-          f"{card['training']['epochs']} epochs)")
+    if card.get("ensemble"):
+        print(f"release ensemble of {len(card['ensemble'])}: " + ", ".join(
+            f"{out / m['file']} ({val_note(m)})" for m in card["ensemble"]))
+    else:
+        print(f"release model: {out / CHECKPOINT_NAME} ({val_note(card['training'])}, "
+              f"{card['training']['epochs']} epochs)")
     print(f"model card: {out / CARD_MD}, {out / CARD_JSON}")
     print(f"cross-validated: {card['cross_validated']['text']}")
     return 0
