@@ -24,7 +24,7 @@ from mtl_aug.data.dataset import group_name
 from mtl_aug.masking import lengths_to_mask
 
 GROUP_MODES = ("speaker", "corpus")  # statistics over each group's audio: GroupNormalization
-NORMALIZE_MODES = ("utterance", "utterance_band", "none") + GROUP_MODES
+NORMALIZE_MODES = ("utterance", "utterance_band", "utterance_mean", "none") + GROUP_MODES
 
 
 class PowerMelSpectrogram(torchaudio.transforms.MelSpectrogram):
@@ -90,7 +90,10 @@ class LogMelFrontEnd(nn.Module):
     ``normalize="utterance"``: per-utterance mean/variance normalisation over the VALID frames and all
     bands (one scalar pair per row: removes recording gain, keeps the long-term spectral envelope, an
     emotion cue — per-band normalisation flattens it); ``"utterance_band"``: per-utterance, per-mel-band
-    (CMVN as in ASR). Either way the mean is 0, so a SpecAugment mask value of 0 means "average".
+    (CMVN as in ASR); ``"utterance_mean"``: the per-utterance mean alone is subtracted (a recording gain is an
+    additive constant of the log-mel, so this is as gain-invariant as "utterance", but keeps the utterance's
+    dynamic range, which dividing by its standard deviation removes). Each way the mean is 0, so a SpecAugment
+    mask value of 0 means "average".
     ``"speaker"`` / ``"corpus"``: no normalisation here (as ``"none"``); the network normalises the output by
     the statistics of the row's group (:class:`GroupNormalization`).
     Log compression has a floor ``top_db`` below each row's peak, so digital silence (zero-padded
@@ -149,14 +152,17 @@ class LogMelFrontEnd(nn.Module):
         mask = lengths_to_mask(frame_lengths, feats.size(1)).unsqueeze(-1).to(feats.dtype)
         peak = (feats * mask + (mask - 1.0) * 1e4).amax(dim=(1, 2), keepdim=True)
         feats = torch.maximum(feats, peak - self.floor)
-        if self.normalize == "utterance" or self.normalize == "utterance_band":
+        if self.normalize in ("utterance", "utterance_band", "utterance_mean"):
             n = mask.sum(1, keepdim=True).clamp(min=1.0)
             mean = (feats * mask).sum(1, keepdim=True) / n  # [B, 1, n_mels]
             sq = (feats * feats * mask).sum(1, keepdim=True) / n
-            if self.normalize == "utterance":  # pool the bands: one scalar pair per row
+            if self.normalize != "utterance_band":  # pool the bands: one scalar (pair) per row
                 mean, sq = mean.mean(2, keepdim=True), sq.mean(2, keepdim=True)
-            var = (sq - mean * mean).clamp(min=0.0)
-            feats = (feats - mean) / torch.sqrt(var + 1e-5)
+            if self.normalize == "utterance_mean":
+                feats = feats - mean
+            else:
+                var = (sq - mean * mean).clamp(min=0.0)
+                feats = (feats - mean) / torch.sqrt(var + 1e-5)
         feats = feats * mask
         if self.prosody is not None:
             tracks = self.prosody(wave, frame_lengths)[:, : feats.size(1)]

@@ -47,6 +47,21 @@ def test_per_band_normalisation_option():
         assert (valid.std(0, unbiased=False) - 1).abs().max() < 1e-2
 
 
+def test_mean_only_normalisation_is_gain_invariant_and_keeps_the_dynamic_range():
+    fe, default = LogMelFrontEnd(n_mels=32, normalize="utterance_mean"), LogMelFrontEnd(n_mels=32)
+    w, l = waves(2, 8000, 8000)
+    w[1] = w[0] * torch.linspace(0.05, 1.0, 8000)  # the same signal with a louder end: a wider dynamic range
+    feats, fl = fe(w, l)
+    for i in range(2):
+        assert feats[i, : fl[i]].mean().abs() < 1e-4
+    louder, _ = fe(4.0 * w, l)  # +12 dB gain: the same features
+    assert (louder - feats).abs().max() < 1e-2  # (the log's 1e-6 offset on the quietest bins)
+    spread = [float(feats[i, : fl[i]].std()) for i in range(2)]
+    assert spread[1] > spread[0] + 0.1  # the dynamic range shows ...
+    normed, _ = default(w, l)
+    assert abs(float(normed[0, : fl[0]].std()) - float(normed[1, : fl[1]].std())) < 1e-2  # ... where "utterance" hides it
+
+
 def test_log_floor_limits_digital_silence():
     """Zero-padded files (EMODB-2s) must not put log(0) outliers into the statistics."""
     fe = LogMelFrontEnd(n_mels=32, normalize="none", top_db=60.0)
