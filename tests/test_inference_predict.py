@@ -153,3 +153,52 @@ def test_several_checkpoints_predict_their_mean_probabilities(demo_ckpt, tmp_pat
     odd = save_untrained_checkpoint(tmp_path / "odd.ckpt", class_names=["a", "b", "c", "d"])
     with pytest.raises(CheckpointError, match=r"odd.ckpt: classes \['a', 'b', 'c', 'd'\] differ from .*not one ensemble"):
         load_models([demo_ckpt, odd], "cpu")
+
+
+def _svm_file(path, classes=CLASSES, normalize="utterance", sample_rate=16000):
+    """A per-utterance eGeMAPS + SVM model file, as cv or `pretrained --system egemaps_svm` saves it (fitted on
+    12 noise clips of 4 loudness levels, one class each)."""
+    from mtl_aug.baseline.run import BaselineConfig, save
+    from mtl_aug.baseline.svm import FunctionalsSVM
+    from mtl_aug.data.functionals import FunctionalsExtractor
+
+    ext = FunctionalsExtractor("egemaps")
+    waves = [_noise(1.0, 16000, seed=s)[:, 0] * (0.2 + 0.6 * (s % 4)) for s in range(12)]
+    x = np.stack([ext(w, 16000) for w in waves])
+    y = np.array([s % 4 for s in range(12)])
+    svm = FunctionalsSVM(4, kernels=["linear"], cs=[1.0]).fit(x, y, [f"spk{s // 4}" for s in range(12)])
+    cfg = BaselineConfig(feature_set="egemaps", kernels=["linear"], C=[1.0], normalize=normalize)
+    return save(path, svm, cfg, {"sample_rate": sample_rate, "corpus": "test"}, list(classes))
+
+
+def test_svm_late_fusion_is_the_mean_of_network_and_svm_file_probabilities(demo_ckpt, tmp_path, capsys):
+    from mtl_aug.baseline.run import load_baseline
+
+    svm_path = _svm_file(tmp_path / "svm.pkl")
+    wave = torch.from_numpy(_noise(6.0, 16000, seed=4)[:, 0])
+    model, svm = load_model(demo_ckpt, "cpu"), load_baseline(svm_path)
+    alone = predict_waveform(model, wave)
+    fused = predict_waveform(model, wave, svms=[svm], what="clip")
+    svm_probs = svm.utterance_probabilities(wave.numpy(), 16000)
+    assert abs(svm_probs.sum() - 1) < 1e-6 and fused["windows"] == alone["windows"]  # the timeline: the network's
+    for i, c in enumerate(CLASSES):
+        assert fused["probabilities"][c] == pytest.approx((alone["probabilities"][c] + svm_probs[i]) / 2, abs=1e-6)
+        assert fused["components"]["network"][c] == pytest.approx(alone["probabilities"][c], abs=1e-6)
+        assert fused["components"][str(svm_path)][c] == pytest.approx(svm_probs[i], abs=1e-6)
+    wav = tmp_path / "one.wav"
+    sf.write(wav, wave.numpy(), 16000)
+    out = tmp_path / "o.json"
+    assert main([str(wav), "--ckpt", str(demo_ckpt), "--svm", str(svm_path), "--device", "cpu", "--no-progress",
+                 "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["svm"] == [str(svm_path)] and "SVM" in payload["aggregation"]
+    assert payload["results"][0]["probabilities"] == pytest.approx(fused["probabilities"], abs=1e-5)
+    # models that cannot be fused are refused before any file is read, naming the file and the reason
+    for bad, reason in ((_svm_file(tmp_path / "spk.pkl", normalize="speaker"), "speaker-normalised SVM"),
+                        (_svm_file(tmp_path / "abc.pkl", classes=["a", "b", "c", "d"]), "classes"),
+                        (_svm_file(tmp_path / "8k.pkl", sample_rate=8000), "8000 Hz"),
+                        (tmp_path / "missing.pkl", "not found")):
+        capsys.readouterr()
+        assert main([str(wav), "--ckpt", str(demo_ckpt), "--svm", str(bad), "--device", "cpu"]) == 1
+        err = capsys.readouterr().err
+        assert f"predict: error: {bad}:" in err and reason in err, err

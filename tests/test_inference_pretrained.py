@@ -117,6 +117,30 @@ def test_seed_ensemble_release(corpus, capsys):
     assert "--seeds must be >= 1" in capsys.readouterr().err
 
 
+def test_svm_release_for_late_fusion(corpus, capsys):
+    """``--system egemaps_svm``: the baseline fitted on every speaker, ``model.pkl`` + card; it loads for predict."""
+    from mtl_aug.baseline.run import load_baseline
+
+    tmp = corpus["tmp"]
+    out = tmp / "release_svm"
+    rc = pretrained.main(["--corpus", "synthetic", "--system", "egemaps_svm", "--out", str(out), "--manifest-dir",
+                          str(corpus["manifests"]), "--results-dir", str(tmp / "no_results"), "--",
+                          f"--data.cache_dir={tmp / 'cache'}", f"--model.feature_cache_dir={tmp / 'fcache'}"])
+    assert rc == 0 and "release SVM" in capsys.readouterr().out
+    svm = load_baseline(out / "model.pkl")
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["family"] == "baseline" and card["class_names"] == list(svm.hparams.class_names)
+    assert len(card["checkpoint"]["sha256"]) == 64 and card["training"]["epochs"] is None
+    assert "every speaker" in card["protocol"] and "inner cross-validation" in card["training"]["best_val_uar_note"]
+    fitted = svm.model.search_result
+    assert fitted is not None and card["protocol"].count(fitted.kernel) == 1
+    md = (out / "MODEL_CARD.md").read_text()
+    assert "--svm model.pkl" in md and "export" not in md and "openSMILE functionals + SVM" in md
+    assert pretrained.main(["--corpus", "synthetic", "--system", "egemaps_svm", "--seeds", "2", "--out", str(out),
+                            "--manifest-dir", str(corpus["manifests"])]) == 1
+    assert "an SVM is deterministic" in capsys.readouterr().err
+
+
 def test_cv_result_of_an_ensemble_release_asks_for_the_cv_ensemble(tmp_path):
     p = tmp_path / "emodb" / "mtl_aug" / "summary.json"
     p.parent.mkdir(parents=True)

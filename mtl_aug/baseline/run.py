@@ -180,11 +180,26 @@ def save(path: Path, model: FunctionalsSVM, cfg: BaselineConfig, data: dict, cla
 class BaselineModel:
     """A fitted baseline as the robustness commands use a checkpoint: ``predict_dataset(dm, perturb)``."""
 
-    def __init__(self, state: dict) -> None:
+    def __init__(self, state: dict, path: str | Path = "model.pkl") -> None:
         self.model: FunctionalsSVM = state["model"]
         self.cfg = BaselineConfig(**state["config"])
-        self.hparams = SimpleNamespace(class_names=list(state["class_names"]))
+        self.data = dict(state["data"])
+        self.path = str(path)
+        self.hparams = SimpleNamespace(class_names=list(state["class_names"]),
+                                       sample_rate=int(self.data.get("sample_rate") or 16000))
         self.extractor = FunctionalsExtractor(self.cfg.feature_set)
+
+    def utterance_probabilities(self, wave: np.ndarray, sample_rate: int, what: str = "utterance") -> np.ndarray:
+        """Class probabilities ``[C]`` of one mono utterance (the softmax of the SVM's decision scores, as cv's
+        predictions.csv holds them). Only a per-utterance SVM can score a lone recording: a speaker- or
+        corpus-normalised one needs its group's statistics (a :class:`ModelFileError` naming the file)."""
+        if self.cfg.normalize != "utterance":
+            raise ModelFileError(f"{self.path}: a {self.cfg.normalize}-normalised SVM needs the statistics of the "
+                                 "speaker's (or corpus's) other recordings; only a per-utterance SVM predicts one file")
+        if sample_rate != self.hparams.sample_rate:
+            raise ValueError(f"{what}: {sample_rate} Hz given, the SVM's features are at {self.hparams.sample_rate} Hz")
+        x = self.extractor(wave, sample_rate, what=what)[None]
+        return softmax(self.model.decision_scores(x))[0]
 
     def eval(self) -> "BaselineModel":
         return self
@@ -220,10 +235,8 @@ class BaselineModel:
         return [r | {"pred": int(p)} for r, p in zip(rows, pred)]
 
 
-def load(path: str | Path):
-    """``(BaselineModel, SERDataModule set up for testing, None)``, like ``checkpoints.load_for_evaluation``."""
-    from mtl_aug.data.datamodule import SERDataModule
-
+def read_state(path: str | Path) -> dict:
+    """The saved state of a baseline model file (a :class:`ModelFileError` naming the file when unusable)."""
     p = Path(path)
     if not p.is_file():
         raise ModelFileError(f"{p}: baseline model file not found")
@@ -233,6 +246,19 @@ def load(path: str | Path):
         raise ModelFileError(f"{p}: not a readable baseline model file ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("mtl_aug_baseline_format") != FORMAT:
         raise ModelFileError(f"{p}: not a baseline model of format {FORMAT} (retrain it with cv --force)")
+    return state
+
+
+def load_baseline(path: str | Path) -> BaselineModel:
+    """A baseline model file for prediction on audio (no corpus needed)."""
+    return BaselineModel(read_state(path), path)
+
+
+def load(path: str | Path):
+    """``(BaselineModel, SERDataModule set up for testing, None)``, like ``checkpoints.load_for_evaluation``."""
+    from mtl_aug.data.datamodule import SERDataModule
+
+    state = read_state(path)
     dm = SERDataModule(**(state["data"] | {"use_unlabelled": False}))
     dm.setup("test")
-    return BaselineModel(state), dm, None
+    return BaselineModel(state, path), dm, None

@@ -62,7 +62,8 @@ def cv_result(corpus: str, system: str, results_dir: str | Path = RESULTS_DIR, a
     elif members > 1:
         text += f"; its seed ensemble is not scored yet: run `python -m mtl_aug ensemble {path.parent}`"
     return {"measured": True, "text": text, "summary": str(path), "same_recipe": same, "uar": uar,
-            "pooled_uar": s.get("pooled_uar"), "ensemble": ensemble, "wa": s.get("wa"), "f1": s.get("f1"), "seeds": seeds, "n_runs": s.get("n_runs"),
+            "pooled_uar": s.get("pooled_uar"), "ensemble": ensemble, "wa": s.get("wa"), "f1": s.get("f1"),
+            "seeds": seeds, "n_runs": s.get("n_runs"),
             "protocol": s.get("protocol"), "git_commit": s.get("git_commit"), "date": s.get("date")}
 
 

@@ -8,6 +8,10 @@ the last window aligned to the end of the file (see :mod:`mtl_aug.inference.wind
 gets class probabilities; the file's probabilities are the MEAN of its window probabilities and the
 predicted emotion is their arg-max. With several ``--ckpt``, each window's probabilities are the mean of
 the models' (:class:`~mtl_aug.inference.loading.SeedEnsemble`). Windows are run in batches of ``--batch-size``.
+With ``--svm model.pkl`` (a per-utterance openSMILE + SVM model, e.g. ``pretrained --system compare_svm``), the
+file's probabilities are the equal-weight mean of the network's (ensemble's) and each SVM's, the SVM scoring
+the whole file's functionals (late fusion, as ``python -m mtl_aug fuse`` evaluates it); the window timeline
+stays the network's, and each part's file probabilities are kept under ``components``.
 
 Output: a table on the terminal (``--timeline`` adds each file's windows), ``--json`` (files,
 windows, failures) and ``--csv`` (one row per file: file, emotion, prob_<class>..., n_windows,
@@ -25,6 +29,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -34,6 +39,7 @@ from mtl_aug.inference.loading import class_names, load_models, sample_rate
 from mtl_aug.inference.windows import aggregate, cut_windows, window_bounds_seconds
 
 AGGREGATION = "mean of window probabilities"
+FUSION = "; then the equal-weight mean with each SVM's probabilities of the whole file"
 # Extensions picked up when a FOLDER is searched (files named explicitly are always tried).
 FOLDER_EXTENSIONS = frozenset({
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
@@ -95,8 +101,10 @@ def window_probabilities(model, wave: Tensor, bounds: list[tuple[int, int]], bat
     return torch.cat(out)
 
 
-def predict_waveform(model, wave: Tensor, window: float = 4.0, hop: float = 2.0, batch_size: int = 16) -> dict:
-    """One mono waveform at the model's sample rate -> utterance result with its window timeline."""
+def predict_waveform(model, wave: Tensor, window: float = 4.0, hop: float = 2.0, batch_size: int = 16,
+                     svms: Sequence = (), what: str = "utterance") -> dict:
+    """One mono waveform at the model's sample rate -> utterance result with its window timeline; ``svms``
+    (baseline models) are fused with the network at the utterance level, each with the network's weight."""
     sr, names = sample_rate(model), class_names(model)
     bounds = window_bounds_seconds(int(wave.numel()), sr, window, hop)
     probs = window_probabilities(model, wave, bounds, batch_size)
@@ -106,8 +114,37 @@ def predict_waveform(model, wave: Tensor, window: float = 4.0, hop: float = 2.0,
          "probabilities": dict(zip(names, map(float, p)))}
         for (s, e), p in zip(bounds, probs)
     ]
+    extra: dict = {}
+    if svms:
+        parts = {"network": utt, **{svm.path: torch.as_tensor(svm.utterance_probabilities(wave.numpy(), sr, what),
+                                                              dtype=utt.dtype) for svm in svms}}
+        utt = torch.stack(list(parts.values())).mean(0)
+        extra["components"] = {k: dict(zip(names, map(float, v))) for k, v in parts.items()}
     return {"emotion": names[int(utt.argmax())], "probabilities": dict(zip(names, map(float, utt))),
-            "n_windows": len(bounds), "duration": wave.numel() / sr, "windows": windows}
+            "n_windows": len(bounds), "duration": wave.numel() / sr, "windows": windows, **extra}
+
+
+def load_svms(paths: Sequence[str], model) -> list:
+    """The ``--svm`` models, checked to score the network's classes at its sample rate from one utterance."""
+    from mtl_aug.baseline.run import ModelFileError, load_baseline
+
+    svms = []
+    for path in paths:
+        try:
+            svm = load_baseline(path)
+        except ModelFileError as err:
+            raise CheckpointError(path, str(err).split(": ", 1)[-1]) from None
+        if svm.cfg.normalize != "utterance":
+            raise CheckpointError(path, f"a {svm.cfg.normalize}-normalised SVM needs the statistics of the speaker's "
+                                        "other recordings: only a per-utterance SVM predicts one file")
+        if [str(c) for c in svm.hparams.class_names] != class_names(model):
+            raise CheckpointError(path, f"classes {list(svm.hparams.class_names)} differ from the network's "
+                                        f"{class_names(model)}")
+        if svm.hparams.sample_rate != sample_rate(model):
+            raise CheckpointError(path, f"features at {svm.hparams.sample_rate} Hz, the network's input at "
+                                        f"{sample_rate(model)} Hz")
+        svms.append(svm)
+    return svms
 
 
 def _load(path: Path, sr: int) -> Tensor:
@@ -123,7 +160,7 @@ def _reason(err: BaseException) -> str:
 
 
 def predict_files(model, files: list[Path], window: float = 4.0, hop: float = 2.0, batch_size: int = 16,
-                  progress: bool = True) -> tuple[list[dict], list[dict]]:
+                  progress: bool = True, svms: Sequence = ()) -> tuple[list[dict], list[dict]]:
     """Results (one dict per readable file, in input order) and failures ``{"file", "reason"}``.
 
     The next file is decoded in a background thread while the model runs on the current one.
@@ -141,7 +178,7 @@ def predict_files(model, files: list[Path], window: float = 4.0, hop: float = 2.
             pending = pool.submit(_load, files[i + 1], sr) if i + 1 < len(files) else None
             try:
                 wave = future.result()
-                res = predict_waveform(model, wave, window, hop, batch_size)
+                res = predict_waveform(model, wave, window, hop, batch_size, svms, str(path))
                 results.append({"file": str(path), **res})
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -214,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, action="append",
                    help="trained checkpoint (.ckpt); repeat it (--ckpt a.ckpt --ckpt b.ckpt) to predict with the "
                         "mean probabilities of several models, e.g. the seeds of one recipe (soft voting)")
+    p.add_argument("--svm", action="append", default=[], metavar="MODEL.pkl",
+                   help="a per-utterance openSMILE + SVM model (pretrained --system compare_svm, or a cv run's "
+                        "model.pkl) fused with the network: the equal-weight mean of their file probabilities")
     p.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4.0)")
     p.add_argument("--hop", type=float, default=2.0, help="hop between window starts in seconds (default 2.0)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
@@ -241,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         model = load_models(args.ckpt, device)
+        svms = load_svms(args.svm, model)
     except (CheckpointError, RuntimeError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 1
@@ -251,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED {f['file']}: {f['reason']}", file=sys.stderr)
     t0 = time.perf_counter()
     progress = not args.no_progress and len(files) > 1
-    results, failed = predict_files(model, files, args.window, args.hop, args.batch_size, progress=progress)
+    results, failed = predict_files(model, files, args.window, args.hop, args.batch_size, progress=progress, svms=svms)
     failures += failed
     elapsed = time.perf_counter() - t0
 
@@ -260,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         write_json(args.json_out, {
             "checkpoint": args.ckpt[0] if len(args.ckpt) == 1 else args.ckpt, "class_names": names, "sample_rate": sample_rate(model),
-            "window_seconds": args.window, "hop_seconds": args.hop, "aggregation": AGGREGATION,
+            **({"svm": args.svm} if svms else {}),
+            "window_seconds": args.window, "hop_seconds": args.hop,
+            "aggregation": AGGREGATION + (FUSION if svms else ""),
             "results": results, "failures": failures,
         })
     if args.csv_out:

@@ -1,6 +1,6 @@
 """``python -m mtl_aug pretrained --corpus <name>``: the release model of a corpus, with a model card.
 
-    python -m mtl_aug pretrained --corpus emodb [--system mtl_aug] [--max-epochs N] [--seed 0] [--seeds 1] \
+    python -m mtl_aug pretrained --corpus emodb [--system mtl_aug|compare_svm] [--max-epochs N] [--seed 0] [--seeds 1] \
         [--out pretrained/emodb] [-- <LightningCLI flags>]
 
 Trains ``--system`` (default ``mtl_aug``) on ALL speakers of the corpus with the same configuration
@@ -21,6 +21,8 @@ training logs under ``run/``. ``--seeds N`` (N > 1) releases a seed ensemble ins
 ``seed .. seed+N-1``, identical but for the seed, written as ``model_s<seed>.ckpt`` with logs under ``run_s<seed>/``;
 ``predict`` takes them all (``--ckpt`` repeated) and averages their class probabilities, as
 ``python -m mtl_aug ensemble`` scores a cv folder's seeds, which the card quotes when it has been run.
+A classical baseline system (``--system compare_svm``) is fitted once on every speaker and written as
+``model.pkl`` + card, for ``predict --svm`` (late fusion with a network).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ RESULTS_DIR = Path("experiments/results")
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
 CHECKPOINT_NAME = "model.ckpt"
+SVM_NAME = "model.pkl"  # a classical baseline's release (pretrained --system compare_svm)
 # kept in the release checkpoint; the optimizer/scheduler/loop state is for resuming training only
 RELEASE_KEYS = ("state_dict", "hyper_parameters", "hparams_name", "datamodule_hyper_parameters",
                 "datamodule_hparams_name", "mtl_aug_format", "mtl_aug_version", "pytorch-lightning_version",
@@ -101,6 +104,14 @@ def protocol_text(corpus: str, fold_info: dict, epoch_chosen: bool = True) -> st
             f"utterances {role}. No test split: see the cross-validated UAR.")
 
 
+def svm_protocol_text(corpus: str, result: dict) -> str:
+    b = result["baseline"]
+    return (f"{corpus}: {b['feature_set']} functionals + SVM fitted on every speaker ({b['n_fit']} utterances from "
+            f"{len(b['fit_speakers'])} speakers, the validation speakers included: an SVM stops no training); kernel "
+            f"{b['kernel']} and C {b['C']:g} chosen by speaker-grouped inner cross-validation. No test split: see the "
+            "cross-validated UAR.")
+
+
 def build_card(*, corpus: str, system: str, result: dict, config_text: str, args: list[str], ckpt: Path,
                manifest: Path, folds: Path, class_names: list[str], hparams: dict, results_dir: str | Path,
                max_epochs: int | None, seed: int, checkpoint_format=None,
@@ -115,6 +126,7 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
 
     commit, dirty = git_commit()
     fold_info = result.get("fold_info") or {}
+    baseline = "baseline" in result
     n = max(1, len(members))
     command = " ".join(["python -m mtl_aug pretrained", f"--corpus {corpus}", f"--system {system}"]
                        + ([f"--max-epochs {max_epochs}"] if max_epochs else []) + ([f"--seed {seed}"] if seed else [])
@@ -131,10 +143,14 @@ def build_card(*, corpus: str, system: str, result: dict, config_text: str, args
                  "folds": str(folds), "folds_sha256": sha256_file(folds) if folds.exists() else None,
                  "train_speakers": fold_info.get("train"), "val_speakers": fold_info.get("val"),
                  "n_train": fold_info.get("n_train"), "n_val": fold_info.get("n_val")},
-        "protocol": protocol_text(corpus, fold_info, result.get("best_val_uar") is not None),
+        "family": "baseline" if baseline else "neural",
+        "protocol": (svm_protocol_text(corpus, result) if baseline else
+                     protocol_text(corpus, fold_info, result.get("best_val_uar") is not None)),
         "training": {"epochs": result.get("epochs"), "max_epochs": max_epochs, "seed": seed,
                      "best_val_uar": result.get("best_val_uar"),
-                     "best_val_uar_note": "on the validation speakers that chose the epoch: optimistic, not a test score",
+                     "best_val_uar_note": ("the speaker-grouped inner cross-validation UAR that chose kernel and C: "
+                                           "optimistic, not a test score") if baseline else
+                     "on the validation speakers that chose the epoch: optimistic, not a test score",
                      "final_val_uar": result.get("final_val_uar"),
                      "command": command,
                      "lightning_args": args},
@@ -180,12 +196,20 @@ def card_markdown(card: dict) -> str:
     members = card.get("ensemble") or []
     files = [(m["file"], m["sha256"]) for m in members] or [(card["checkpoint"]["file"], card["checkpoint"]["sha256"])]
     ckpt_flags = " ".join(f"--ckpt {f}" for f, _ in files)
+    use = ([f"python -m mtl_aug predict my_recordings/ --ckpt <network>/model.ckpt --svm {files[0][0]} "
+            "--csv predictions.csv  # late fusion with a network of the same classes"] if card.get("family") == "baseline" else
+           [f"python -m mtl_aug predict my_recordings/ {ckpt_flags} --csv predictions.csv",
+            f"python -m mtl_aug export --ckpt {files[0][0]} --format onnx --out model.onnx"
+            + ("  # one member per file" if members else "")])
     lines = [
         f"# Model card: {card['name']}",
         "",
         f"Speech emotion recognition, {len(card['class_names'])} classes ({', '.join(card['class_names'])}), "
-        f"input: mono audio resampled to {card['sample_rate']} Hz. MTL-AUG (Latif et al., IEEE TAC 2022) "
-        f"system `{card['system']}`" + (f", a soft-voting ensemble of {len(members)} seeds." if members else "."),
+        f"input: mono audio resampled to {card['sample_rate']} Hz. "
+        + (f"System `{card['system']}`: openSMILE functionals + SVM, the classical baseline."
+           if card.get("family") == "baseline" else
+           f"MTL-AUG (Latif et al., IEEE TAC 2022) system `{card['system']}`"
+           + (f", a soft-voting ensemble of {len(members)} seeds." if members else ".")),
         "",
         "## Expected accuracy on unseen speakers",
         "",
@@ -198,8 +222,9 @@ def card_markdown(card: dict) -> str:
         f"- Corpus: `{card['corpus']}`, manifest `{d['manifest']}` sha256 `{d['manifest_sha256']}`"
         + (f", folds sha256 `{d['folds_sha256']}`" if d.get("folds_sha256") else ""),
         f"- Protocol: {card['protocol']}",
-        f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), "
-        + (f"seeds {', '.join(str(m['seed']) for m in members)}" if members else f"seed {t['seed']}"),
+        (f"- Fitted once (no epochs), seed {t['seed']}" if card.get("family") == "baseline" else
+         f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), "
+         + (f"seeds {', '.join(str(m['seed']) for m in members)}" if members else f"seed {t['seed']}")),
         f"- Reproduce: `{t['command']}` at git commit `{card['git_commit']}`"
         + (" (working tree had uncommitted changes)" if card.get("git_dirty") else ""),
         "",
@@ -211,9 +236,7 @@ def card_markdown(card: dict) -> str:
         "## Use",
         "",
         "```bash",
-        f"python -m mtl_aug predict my_recordings/ {ckpt_flags} --csv predictions.csv",
-        f"python -m mtl_aug export --ckpt {files[0][0]} --format onnx --out model.onnx"
-        + ("  # one member per file" if members else ""),
+        *use,
         "```",
         "",
         "## Limitations",
@@ -249,9 +272,9 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
     card; returns the card."""
     from mtl_aug.checkpoints import load_model
     from mtl_aug.data.items import manifest_paths
-    from mtl_aug.training import make_cli, run_training
-
     from mtl_aug.inference.loading import load_models
+    from mtl_aug.recipes import is_baseline
+    from mtl_aug.training import make_cli, run_training
 
     out = Path(out or Path("pretrained") / corpus)
     names = member_names(seed, seeds)
@@ -259,9 +282,13 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
     # a previous release: its checkpoints must not be picked up, nor its members outlive a smaller release
     for old in [*out.glob("run"), *out.glob("run_s*")]:
         shutil.rmtree(old)
-    for old in [*out.glob(CHECKPOINT_NAME), *out.glob("model_s*.ckpt")]:
+    for old in [*out.glob(CHECKPOINT_NAME), *out.glob("model_s*.ckpt"), *out.glob(SVM_NAME)]:
         old.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    if is_baseline(training_args(corpus, system, out, seed, max_epochs, manifest_dir, extra)):
+        if seeds != 1:
+            raise ValueError(f"--seeds {seeds}: an SVM is deterministic, release it once")
+        return make_svm_release(corpus, system, out, seed, manifest, folds, manifest_dir, extra, results_dir)
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     trained = []
     for s, file, run_name in names:
@@ -285,6 +312,28 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
                       hparams=dict(model.hparams), results_dir=results_dir, max_epochs=max_epochs, seed=first_seed,
                       checkpoint_format=model.checkpoint_format,
                       members=[(s, c, r) for s, c, r, _, _ in trained] if len(trained) > 1 else ())
+    write_card(out, card)
+    return card
+
+
+def make_svm_release(corpus: str, system: str, out: Path, seed: int, manifest: Path, folds: Path, manifest_dir: str,
+                     extra: Sequence[str], results_dir: str | Path) -> dict:
+    """A classical baseline fitted on every speaker (``model.pkl``) + its card: ``predict --svm`` fuses it."""
+    import yaml
+
+    from mtl_aug.baseline.run import load_baseline, train_and_test
+
+    args = training_args(corpus, system, out, seed, None, manifest_dir, extra)
+    result = train_and_test(args, out / "run")
+    ckpt = out / SVM_NAME
+    shutil.copyfile(result["best_checkpoint"], ckpt)
+    svm = load_baseline(ckpt)  # the release file must load through the prediction path
+    config_text = yaml.safe_dump({"model": vars(svm.cfg), "data": svm.data}, sort_keys=False)
+    (out / "config.yaml").write_text(config_text)
+    card = build_card(corpus=corpus, system=system, result=result, config_text=config_text, args=args, ckpt=ckpt,
+                      manifest=manifest, folds=folds, class_names=list(svm.hparams.class_names),
+                      hparams=vars(svm.hparams), results_dir=results_dir, max_epochs=None, seed=seed,
+                      checkpoint_format=f"baseline {svm.cfg.feature_set} svm")
     write_card(out, card)
     return card
 
@@ -315,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pretrained: error: {err}", file=sys.stderr)
         return 1
     out = Path(a.out or Path("pretrained") / a.corpus)
-    if card.get("ensemble"):
+    if card.get("family") == "baseline":
+        print(f"release SVM: {out / SVM_NAME} ({val_note(card['training'])}: inner cross-validation)")
+    elif card.get("ensemble"):
         print(f"release ensemble of {len(card['ensemble'])}: " + ", ".join(
             f"{out / m['file']} ({val_note(m)})" for m in card["ensemble"]))
     else:
