@@ -1,4 +1,5 @@
-"""Models for inference: one checkpoint or several (a seed ensemble), their class names and sample rate.
+"""Models for inference: one checkpoint or several (a seed ensemble), their class names and sample rate, and the
+openSMILE + SVM models ``predict --svm`` fuses with them.
 
 Checkpoints are read by the project's one loader, :func:`mtl_aug.checkpoints.load_model` (any device, eval
 mode, one-line :class:`~mtl_aug.checkpoints.CheckpointError` for an unusable file).
@@ -7,6 +8,7 @@ mode, one-line :class:`~mtl_aug.checkpoints.CheckpointError` for an unusable fil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -66,3 +68,26 @@ def class_names(model) -> list[str]:
 
 def sample_rate(model) -> int:
     return int(model.hparams.get("sample_rate", 16000))
+
+
+def load_svms(paths: Sequence[str], model) -> list:
+    """The ``--svm`` models, checked to score the network's classes at its sample rate from one utterance."""
+    from mtl_aug.baseline.run import ModelFileError, load_baseline
+
+    svms = []
+    for path in paths:
+        try:
+            svm = load_baseline(path)
+        except ModelFileError as err:
+            raise CheckpointError(path, str(err).split(": ", 1)[-1]) from None
+        if svm.cfg.normalize != "utterance":
+            raise CheckpointError(path, f"a {svm.cfg.normalize}-normalised SVM needs the statistics of the speaker's "
+                                        "other recordings: only a per-utterance SVM predicts one file")
+        if [str(c) for c in svm.hparams.class_names] != class_names(model):
+            raise CheckpointError(path, f"classes {list(svm.hparams.class_names)} differ from the network's "
+                                        f"{class_names(model)}")
+        if svm.hparams.sample_rate != sample_rate(model):
+            raise CheckpointError(path, f"features at {svm.hparams.sample_rate} Hz, the network's input at "
+                                        f"{sample_rate(model)} Hz")
+        svms.append(svm)
+    return svms

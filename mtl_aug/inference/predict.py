@@ -22,9 +22,7 @@ exits with status 1 if any file failed (0 otherwise).
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +33,8 @@ import torch
 from torch import Tensor
 
 from mtl_aug.checkpoints import CheckpointError, resolve_device
-from mtl_aug.inference.loading import class_names, load_models, sample_rate
+from mtl_aug.inference.loading import class_names, load_models, load_svms, sample_rate
+from mtl_aug.inference.predict_output import csv_columns, format_table, write_csv, write_json  # noqa: F401
 from mtl_aug.inference.windows import aggregate, cut_windows, window_bounds_seconds
 
 AGGREGATION = "mean of window probabilities"
@@ -124,29 +123,6 @@ def predict_waveform(model, wave: Tensor, window: float = 4.0, hop: float = 2.0,
             "n_windows": len(bounds), "duration": wave.numel() / sr, "windows": windows, **extra}
 
 
-def load_svms(paths: Sequence[str], model) -> list:
-    """The ``--svm`` models, checked to score the network's classes at its sample rate from one utterance."""
-    from mtl_aug.baseline.run import ModelFileError, load_baseline
-
-    svms = []
-    for path in paths:
-        try:
-            svm = load_baseline(path)
-        except ModelFileError as err:
-            raise CheckpointError(path, str(err).split(": ", 1)[-1]) from None
-        if svm.cfg.normalize != "utterance":
-            raise CheckpointError(path, f"a {svm.cfg.normalize}-normalised SVM needs the statistics of the speaker's "
-                                        "other recordings: only a per-utterance SVM predicts one file")
-        if [str(c) for c in svm.hparams.class_names] != class_names(model):
-            raise CheckpointError(path, f"classes {list(svm.hparams.class_names)} differ from the network's "
-                                        f"{class_names(model)}")
-        if svm.hparams.sample_rate != sample_rate(model):
-            raise CheckpointError(path, f"features at {svm.hparams.sample_rate} Hz, the network's input at "
-                                        f"{sample_rate(model)} Hz")
-        svms.append(svm)
-    return svms
-
-
 def _load(path: Path, sr: int) -> Tensor:
     from mtl_aug.data.audio import load_audio
 
@@ -188,51 +164,6 @@ def predict_files(model, files: list[Path], window: float = 4.0, hop: float = 2.
             bar.update(1)
     bar.close()
     return results, failures
-
-
-# --------------------------------------------------------------------------------------------------
-# output
-# --------------------------------------------------------------------------------------------------
-
-
-def csv_columns(names: list[str]) -> list[str]:
-    return ["file", "emotion"] + [f"prob_{c}" for c in names] + ["n_windows", "duration_s"]
-
-
-def write_csv(path: str | Path, results: list[dict], names: list[str]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(csv_columns(names))
-        for r in results:
-            writer.writerow([r["file"], r["emotion"]] + [f"{r['probabilities'][c]:.6f}" for c in names]
-                            + [r["n_windows"], f"{r['duration']:.3f}"])
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-
-
-def format_table(results: list[dict], names: list[str], timeline: bool = False, max_file: int = 48) -> str:
-    def short(s: str) -> str:
-        return s if len(s) <= max_file else "..." + s[-(max_file - 3):]
-
-    width = max([4] + [len(short(r["file"])) for r in results])
-    cw = max(7, *(len(c) for c in names))
-    head = f"{'file':<{width}}  {'emotion':<{cw}}  {'windows':>7}  {'dur(s)':>7}  " + "  ".join(f"{c:>{cw}}" for c in names)
-    lines = [head, "-" * len(head)]
-    for r in results:
-        probs = "  ".join(f"{r['probabilities'][c]:>{cw}.3f}" for c in names)
-        lines.append(f"{short(r['file']):<{width}}  {r['emotion']:<{cw}}  {r['n_windows']:>7d}  {r['duration']:>7.2f}  {probs}")
-        if timeline and r["n_windows"] > 1:
-            for w in r["windows"]:
-                span = f"  {w['start']:7.2f}-{w['end']:7.2f}s"
-                wp = "  ".join(f"{w['probabilities'][c]:>{cw}.3f}" for c in names)
-                lines.append(f"{span:<{width}}  {w['emotion']:<{cw}}  {'':>7}  {'':>7}  {wp}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
