@@ -141,6 +141,11 @@ def test_svm_release_for_late_fusion(corpus, capsys):
     assert "an SVM is deterministic" in capsys.readouterr().err
 
 
+def test_an_svm_release_does_not_replace_the_network_by_default():
+    assert pretrained.default_out("emodb", "mtl_aug") == pretrained.Path("pretrained/emodb")
+    assert pretrained.default_out("emodb", "compare_svm") == pretrained.Path("pretrained/emodb_compare_svm")
+
+
 def test_cv_result_of_an_ensemble_release_asks_for_the_cv_ensemble(tmp_path):
     p = tmp_path / "emodb" / "mtl_aug" / "summary.json"
     p.parent.mkdir(parents=True)

@@ -60,6 +60,14 @@ def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs
                                 manifest_dir=manifest_dir, progress_bar=True)
 
 
+def default_out(corpus: str, system: str) -> Path:
+    """``pretrained/<corpus>`` for a network; ``pretrained/<corpus>_<system>`` for a classical baseline, so that
+    releasing the SVM never replaces the network it is fused with."""
+    from mtl_aug.recipes import BASELINE_SYSTEMS
+
+    return Path("pretrained") / (f"{corpus}_{system}" if system in BASELINE_SYSTEMS else corpus)
+
+
 def member_names(seed: int, seeds: int) -> list[tuple[int, str, str]]:
     """``(seed, checkpoint file, log folder)`` of each member: one model is ``model.ckpt`` + ``run/``."""
     if seeds < 1:
@@ -94,7 +102,7 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
     from mtl_aug.recipes import is_baseline
     from mtl_aug.training import make_cli, run_training
 
-    out = Path(out or Path("pretrained") / corpus)
+    out = Path(out or default_out(corpus, system))
     names = member_names(seed, seeds)
     manifest, folds = manifest_paths(corpus, manifest_dir)  # fails early with "run make prepare"
     # a previous release: its checkpoints must not be picked up, nor its members outlive a smaller release
@@ -165,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the (first member's) seed")
     p.add_argument("--seeds", type=int, default=1,
                    help="N > 1: release a soft-voting ensemble of N members, seeds seed..seed+N-1 (default 1)")
-    p.add_argument("--out", default=None, help="output folder (default pretrained/<corpus>)")
+    p.add_argument("--out", default=None, help="output folder (default pretrained/<corpus>; for an SVM "
+                                               "pretrained/<corpus>_<system>)")
     p.add_argument("--manifest-dir", default="data_manifests")
     p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where `make cv` wrote its summaries")
     return p
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"pretrained: error: {err}", file=sys.stderr)
         return 1
-    out = Path(a.out or Path("pretrained") / a.corpus)
+    out = Path(a.out or default_out(a.corpus, a.system))
     if card.get("family") == "baseline":
         print(f"release SVM: {out / SVM_NAME} ({val_note(card['training'])}: inner cross-validation)")
     elif card.get("ensemble"):
