@@ -68,6 +68,11 @@ def is_baseline(args: Sequence[str]) -> bool:
     return any(declared_family(f) == BASELINE_FAMILY for f in config_files(args))
 
 
+def is_baseline_system(system: str) -> bool:
+    """Whether ``experiments/systems/<system>.yaml`` declares ``family: baseline`` (a classical system)."""
+    return declared_family(config_path(f"experiments/systems/{system}.yaml")) == BASELINE_FAMILY
+
+
 def recipe_args(corpus: str, system: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
     """The ``--config`` files of ``system`` on ``corpus``. The corpus config is ``experiments/corpora/<corpus>.yaml``,
     or for a user's own corpus the ``config.yaml`` that ``prepare --csv/--folders`` wrote beside its manifest."""
@@ -80,7 +85,7 @@ def recipe_args(corpus: str, system: str, manifest_dir: str | Path = "data_manif
     if not Path(corpus_yaml).exists():
         raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml (nor {corpus_yaml} of your own corpus: "
                          f"python -m mtl_aug prepare --csv/--folders ... --name {corpus})")
-    base = [] if declared_family(system_yaml) == BASELINE_FAMILY else ["--config", config_path("experiments/base.yaml")]
+    base = [] if is_baseline_system(system) else ["--config", config_path("experiments/base.yaml")]
     return base + ["--config", corpus_yaml, "--config", system_yaml]
 
 

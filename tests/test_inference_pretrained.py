@@ -139,6 +139,7 @@ def test_svm_release_for_late_fusion(corpus, capsys):
     assert pretrained.main(["--corpus", "synthetic", "--system", "egemaps_svm", "--seeds", "2", "--out", str(out),
                             "--manifest-dir", str(corpus["manifests"])]) == 1
     assert "an SVM is deterministic" in capsys.readouterr().err
+    assert (out / "model.pkl").is_file()  # refused before the previous release was cleared away
 
 
 def test_an_svm_release_does_not_replace_the_network_by_default():

@@ -189,13 +189,17 @@ class BaselineModel:
                                        sample_rate=int(self.data.get("sample_rate") or 16000))
         self.extractor = FunctionalsExtractor(self.cfg.feature_set)
 
-    def utterance_probabilities(self, wave: np.ndarray, sample_rate: int, what: str = "utterance") -> np.ndarray:
-        """Class probabilities ``[C]`` of one mono utterance (the softmax of the SVM's decision scores, as cv's
-        predictions.csv holds them). Only a per-utterance SVM can score a lone recording: a speaker- or
-        corpus-normalised one needs its group's statistics (a :class:`ModelFileError` naming the file)."""
+    def check_scores_one_utterance(self) -> None:
+        """Only a per-utterance SVM can score a lone recording: a speaker- or corpus-normalised one needs its
+        group's statistics (a :class:`ModelFileError` naming the file)."""
         if self.cfg.normalize != "utterance":
             raise ModelFileError(f"{self.path}: a {self.cfg.normalize}-normalised SVM needs the statistics of the "
                                  "speaker's (or corpus's) other recordings; only a per-utterance SVM predicts one file")
+
+    def utterance_probabilities(self, wave: np.ndarray, sample_rate: int, what: str = "utterance") -> np.ndarray:
+        """Class probabilities ``[C]`` of one mono utterance (the softmax of the SVM's decision scores, as cv's
+        predictions.csv holds them); see :meth:`check_scores_one_utterance`."""
+        self.check_scores_one_utterance()
         if sample_rate != self.hparams.sample_rate:
             raise ValueError(f"{what}: {sample_rate} Hz given, the SVM's features are at {self.hparams.sample_rate} Hz")
         x = self.extractor(wave, sample_rate, what=what)[None]

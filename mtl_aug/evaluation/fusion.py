@@ -6,8 +6,8 @@
 Each system's seeds are first one model (their mean class probabilities, as ``ensemble``); the fused model's
 probability of a class is the plain mean over the systems, its prediction the argmax (ties: the first class).
 Equal weights are the only rule offered: a weight tuned on the test folds would leak them, and the systems'
-probabilities are comparable (softmax of a network, softmax of an SVM's one-vs-rest decision scores). The systems must have tested the
-same utterances of the same folds with the same class list; anything else is a named error.
+probabilities are comparable (softmax of a network, softmax of an SVM's one-vs-rest decision scores). The systems
+must have tested the same utterances of the same folds with the same class list; anything else is a named error.
 
 Writes ``--out`` as cv does (``folds.csv``, ``predictions.csv``, ``summary.json``, ``summary.md``,
 ``confusion.png``), so ``compare`` pairs the fused model with either system fold by fold, and ``headline`` can

@@ -78,14 +78,11 @@ def load_svms(paths: Sequence[str], model) -> list:
     for path in paths:
         try:
             svm = load_baseline(path)
+            svm.check_scores_one_utterance()
         except ModelFileError as err:
             raise CheckpointError(path, str(err).split(": ", 1)[-1]) from None
-        if svm.cfg.normalize != "utterance":
-            raise CheckpointError(path, f"a {svm.cfg.normalize}-normalised SVM needs the statistics of the speaker's "
-                                        "other recordings: only a per-utterance SVM predicts one file")
-        if [str(c) for c in svm.hparams.class_names] != class_names(model):
-            raise CheckpointError(path, f"classes {list(svm.hparams.class_names)} differ from the network's "
-                                        f"{class_names(model)}")
+        if class_names(svm) != class_names(model):
+            raise CheckpointError(path, f"classes {class_names(svm)} differ from the network's {class_names(model)}")
         if svm.hparams.sample_rate != sample_rate(model):
             raise CheckpointError(path, f"features at {svm.hparams.sample_rate} Hz, the network's input at "
                                         f"{sample_rate(model)} Hz")

@@ -122,10 +122,11 @@ def card_markdown(card: dict) -> str:
     t = card["training"]
     d = card["data"]
     members = card.get("ensemble") or []
+    baseline = card.get("family") == "baseline"
     files = [(m["file"], m["sha256"]) for m in members] or [(card["checkpoint"]["file"], card["checkpoint"]["sha256"])]
     ckpt_flags = " ".join(f"--ckpt {f}" for f, _ in files)
     use = ([f"python -m mtl_aug predict my_recordings/ --ckpt <network>/model.ckpt --svm {files[0][0]} "
-            "--csv predictions.csv  # late fusion with a network of the same classes"] if card.get("family") == "baseline" else
+            "--csv predictions.csv  # late fusion with a network of the same classes"] if baseline else
            [f"python -m mtl_aug predict my_recordings/ {ckpt_flags} --csv predictions.csv",
             f"python -m mtl_aug export --ckpt {files[0][0]} --format onnx --out model.onnx"
             + ("  # one member per file" if members else "")])
@@ -135,7 +136,7 @@ def card_markdown(card: dict) -> str:
         f"Speech emotion recognition, {len(card['class_names'])} classes ({', '.join(card['class_names'])}), "
         f"input: mono audio resampled to {card['sample_rate']} Hz. "
         + (f"System `{card['system']}`: openSMILE functionals + SVM, the classical baseline."
-           if card.get("family") == "baseline" else
+           if baseline else
            f"MTL-AUG (Latif et al., IEEE TAC 2022) system `{card['system']}`"
            + (f", a soft-voting ensemble of {len(members)} seeds." if members else ".")),
         "",
@@ -150,7 +151,7 @@ def card_markdown(card: dict) -> str:
         f"- Corpus: `{card['corpus']}`, manifest `{d['manifest']}` sha256 `{d['manifest_sha256']}`"
         + (f", folds sha256 `{d['folds_sha256']}`" if d.get("folds_sha256") else ""),
         f"- Protocol: {card['protocol']}",
-        (f"- Fitted once (no epochs), seed {t['seed']}" if card.get("family") == "baseline" else
+        (f"- Fitted once (no epochs), seed {t['seed']}" if baseline else
          f"- Epochs trained: {t.get('epochs')} (max {t.get('max_epochs') or 'from the config'}), "
          + (f"seeds {', '.join(str(m['seed']) for m in members)}" if members else f"seed {t['seed']}")),
         f"- Reproduce: `{t['command']}` at git commit `{card['git_commit']}`"

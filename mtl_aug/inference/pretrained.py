@@ -63,9 +63,9 @@ def training_args(corpus: str, system: str, out: Path, seed: int = 0, max_epochs
 def default_out(corpus: str, system: str) -> Path:
     """``pretrained/<corpus>`` for a network; ``pretrained/<corpus>_<system>`` for a classical baseline, so that
     releasing the SVM never replaces the network it is fused with."""
-    from mtl_aug.recipes import BASELINE_SYSTEMS
+    from mtl_aug.recipes import is_baseline_system
 
-    return Path("pretrained") / (f"{corpus}_{system}" if system in BASELINE_SYSTEMS else corpus)
+    return Path("pretrained") / (f"{corpus}_{system}" if is_baseline_system(system) else corpus)
 
 
 def member_names(seed: int, seeds: int) -> list[tuple[int, str, str]]:
@@ -99,11 +99,14 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
     from mtl_aug.checkpoints import load_model
     from mtl_aug.data.items import manifest_paths
     from mtl_aug.inference.loading import load_models
-    from mtl_aug.recipes import is_baseline
+    from mtl_aug.recipes import is_baseline_system
     from mtl_aug.training import make_cli, run_training
 
     out = Path(out or default_out(corpus, system))
     names = member_names(seed, seeds)
+    baseline = is_baseline_system(system)
+    if baseline and seeds != 1:  # refused before the previous release is cleared away
+        raise ValueError(f"--seeds {seeds}: an SVM is deterministic, release it once")
     manifest, folds = manifest_paths(corpus, manifest_dir)  # fails early with "run make prepare"
     # a previous release: its checkpoints must not be picked up, nor its members outlive a smaller release
     for old in [*out.glob("run"), *out.glob("run_s*")]:
@@ -111,9 +114,7 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
     for old in [*out.glob(CHECKPOINT_NAME), *out.glob("model_s*.ckpt"), *out.glob(SVM_NAME)]:
         old.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    if is_baseline(training_args(corpus, system, out, seed, max_epochs, manifest_dir, extra)):
-        if seeds != 1:
-            raise ValueError(f"--seeds {seeds}: an SVM is deterministic, release it once")
+    if baseline:
         return make_svm_release(corpus, system, out, seed, manifest, folds, manifest_dir, extra, results_dir)
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     trained = []
