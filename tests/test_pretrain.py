@@ -62,3 +62,40 @@ def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_co
         load_parts(MTLAugModule.from_flat(**tiny, w_recon=0), out, ["decoder"])
     with pytest.raises(PretrainError, match="not found"):
         load_parts(model, tmp_path / "missing.pt", ["encoder"])
+
+
+def test_init_from_a_model_checkpoint_transfers_the_parts_and_the_emotion_head(tmp_path):
+    """Supervised transfer: another corpus's trained model (.ckpt) starts the encoder and, with the same classes,
+    the emotion head; the per-class CE weights stay the fine-tuning corpus's own."""
+    from mtl_aug.checkpoints import save_untrained_checkpoint
+    from mtl_aug.tasks import MTLAugModule
+
+    tiny = dict(n_mels=32, enc_channels=[8, 16], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=32,
+                lstm_hidden=16, attn_dim=16, embed_dim=16, dec_hidden=32, aug_hidden=16)
+    classes = ["angry", "happy", "neutral", "sad"]
+    src = save_untrained_checkpoint(tmp_path / "source.ckpt", seed=1, class_names=classes, **tiny)
+    theirs = torch.load(src, weights_only=False)["state_dict"]
+    torch.manual_seed(2)
+    model = MTLAugModule.from_flat(class_names=classes, **tiny)
+    model.emotion_head.class_weights.fill_(3.0)
+    assert not torch.equal(model.encoder.blocks[0].conv.weight, theirs["network.encoder.blocks.0.conv.weight"])
+    assert load_parts(model, src, ["front_end", "encoder", "emotion_head"]) == ["front_end", "encoder", "emotion_head"]
+    for name, part in (("network.encoder.", model.encoder), ("network.head.", model.emotion_head)):
+        for k, v in part.state_dict().items():
+            if k != "class_weights":
+                assert torch.equal(v, theirs[name + k]), k
+    assert torch.equal(model.emotion_head.class_weights, torch.full((4,), 3.0))  # not the source corpus's weights
+    other = MTLAugModule.from_flat(class_names=["angry", "happy", "sad", "neutral"], **tiny)
+    with pytest.raises(PretrainError, match=r"source\.ckpt: its emotion head predicts .*leave 'emotion_head' out"):
+        load_parts(other, src, ["emotion_head"])
+    assert load_parts(other, src, ["encoder"]) == ["encoder"]  # other classes: the encoder still transfers
+    with pytest.raises(PretrainError, match=r"source\.ckpt: 'encoder' does not match"):
+        load_parts(MTLAugModule.from_flat(**(tiny | {"enc_channels": [8, 8]})), src, ["encoder"])
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(PretrainError, match=r"empty\.ckpt.*empty file"):
+        load_parts(model, tmp_path / "empty.ckpt", ["encoder"])
+    from mtl_aug.tasks.pretrained import save_parts
+
+    enc = save_parts(model, tmp_path / "enc.pt", {})  # an unlabelled pre-training file has no emotion head
+    with pytest.raises(PretrainError, match=r"enc\.pt: cannot initialise 'emotion_head'"):
+        load_parts(model, enc, ["emotion_head"])

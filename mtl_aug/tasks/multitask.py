@@ -72,8 +72,9 @@ class MTLAugModule(L.LightningModule):
                 ``functionals`` (``egemaps`` / ``compare``) fuses the utterance's openSMILE functionals into the
                 emotion head, standardised with the training set's statistics (kept in the model).
             tta_crops / tta_crop_seconds: test-time multi-crop of the network (1 = the whole utterance).
-            init_from: a pre-trained encoder file (``python -m mtl_aug pretrain``): when fitting starts, the
-                ``init_parts`` (front_end, encoder, emotion_head, decoder, aug_head) take its weights.
+            init_from: a pre-trained encoder file (``python -m mtl_aug pretrain``) or a model checkpoint
+                (``.ckpt``, e.g. another corpus's release): when fitting starts, the ``init_parts`` (front_end,
+                encoder, decoder, aug_head; emotion_head from a checkpoint with the same classes) take its weights.
         """
         super().__init__()
         self.save_hyperparameters()
