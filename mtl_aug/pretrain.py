@@ -1,7 +1,7 @@
 """``python -m mtl_aug pretrain``: self-supervised pre-training of the encoder with the auxiliary tasks alone.
 
     python -m mtl_aug pretrain --config experiments/pretrain.yaml \\
-        --data.corpora='[librispeech, ravdess]' --out pretrained/encoders/librispeech_ravdess.pt
+        --data.corpora='[librispeech, ravdess]' --out pretrained/encoders/librispeech_ravdess_deltas.pt
 
 The multitask module with the reconstruction and augmentation-classification tasks and no emotion task
 (``experiments/pretrain.yaml``: ``model.emotion: null``) trains on unlabelled audio only

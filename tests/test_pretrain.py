@@ -49,7 +49,8 @@ def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_co
     assert any(k.startswith("encoder.") for k in saved) and not any(k.startswith("emotion_head.") for k in saved)
 
     tiny = dict(n_mels=32, enc_channels=[8, 16], enc_time_pool=[1, 2], enc_freq_pool=[2, 2], enc_out_dim=32,
-                lstm_hidden=16, attn_dim=16, embed_dim=16, dec_hidden=32, aug_hidden=16)
+                lstm_hidden=16, attn_dim=16, embed_dim=16, dec_hidden=32, aug_hidden=16,
+                enc_deltas=True)  # pretrain.yaml pre-trains the default model's Δ/ΔΔ input
     model = MTLAugModule.from_flat(**tiny, init_from=str(out))
     before = model.emotion_head.state_dict()
     load_parts(model, out, ["front_end", "encoder"])
@@ -58,6 +59,8 @@ def test_pretrain_then_fine_tune_starts_from_the_pretrained_encoder(synthetic_co
     assert all(torch.equal(v, before[k]) for k, v in model.emotion_head.state_dict().items())
     with pytest.raises(PretrainError, match=r"enc\.pt.*does not match"):  # another architecture: named error
         load_parts(MTLAugModule.from_flat(**(tiny | {"enc_channels": [8, 8]})), out, ["encoder"])
+    with pytest.raises(PretrainError, match=r"enc_deltas=True.*\(8, 3, 3, 3\) vs \(8, 1, 3, 3\)"):  # log-mel only
+        load_parts(MTLAugModule.from_flat(**(tiny | {"enc_deltas": False})), out, ["encoder"])
     with pytest.raises(PretrainError, match="no such part"):
         load_parts(MTLAugModule.from_flat(**tiny, w_recon=0), out, ["decoder"])
     with pytest.raises(PretrainError, match="not found"):
