@@ -37,6 +37,7 @@ class SeedEnsemble(torch.nn.Module):
         self.network = MeanNetwork([m.network for m in members])
         self.hparams = members[0].hparams  # class names and sample rate, checked equal by load_models
         self.checkpoint_path = [m.checkpoint_path for m in members]
+        self.checkpoint_format = getattr(members[0], "checkpoint_format", None)
 
     def emotion_logits(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.network(wave, lengths)

@@ -96,7 +96,6 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
                     results_dir: str | Path = RESULTS_DIR, seeds: int = 1) -> dict:
     """Train the release model (or the ``seeds`` members of a seed ensemble) and write checkpoint(s) + config + model
     card; returns the card."""
-    from mtl_aug.checkpoints import load_model
     from mtl_aug.data.items import manifest_paths
     from mtl_aug.inference.loading import load_models
     from mtl_aug.recipes import is_baseline_system
@@ -128,9 +127,8 @@ def make_pretrained(corpus: str, system: str = "mtl_aug", out: str | Path | None
         trained.append((s, release_checkpoint(best, out / file), result, args, cli))
         log.info("release member seed %d: %s (%s)", s, out / file, val_note(result))
     first_seed, ckpt, result, args, cli = trained[0]
-    model = load_model(ckpt, "cpu")  # the release files must load through the inference path
-    if len(trained) > 1:
-        load_models([str(t[1]) for t in trained], "cpu")  # one ensemble: same classes and sample rate
+    # the release files must load through the inference path (several: as one ensemble, same classes and rate)
+    model = load_models([str(t[1]) for t in trained], "cpu")
     config_file = Path(cli.trainer.log_dir or out / names[0][2]) / "config.yaml"
     config_text = config_file.read_text() if config_file.exists() else cli.parser.dump(cli.config)
     (out / "config.yaml").write_text(config_text)
