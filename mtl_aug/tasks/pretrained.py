@@ -47,7 +47,8 @@ def load_parts(model: torch.nn.Module, path: str | Path, parts: list[str]) -> li
     returns the names loaded."""
     p = Path(path)
     if not p.is_file():
-        raise PretrainError(f"{p}: pre-trained encoder file not found (make it with `python -m mtl_aug pretrain`)")
+        raise PretrainError(f"{p}: init_from file not found (a pre-trained encoder from `python -m mtl_aug pretrain`, "
+                            "or a model checkpoint .ckpt)")
     if p.suffix == ".ckpt":
         state, hparams, known = _checkpoint_parts(model, p, parts)
     else:
