@@ -94,6 +94,11 @@ def test_init_from_a_model_checkpoint_transfers_the_parts_and_the_emotion_head(t
     assert load_parts(other, src, ["encoder"]) == ["encoder"]  # other classes: the encoder still transfers
     with pytest.raises(PretrainError, match=r"source\.ckpt: 'encoder' does not match"):
         load_parts(MTLAugModule.from_flat(**(tiny | {"enc_channels": [8, 8]})), src, ["encoder"])
+    blob = torch.load(src, weights_only=False)
+    blob["speaker_norm"] = {"mode": "speaker"}
+    torch.save(blob, tmp_path / "speakernorm.ckpt")
+    with pytest.raises(PretrainError, match=r"speakernorm\.ckpt: trained with speaker-level .* utterance-level"):
+        load_parts(model, tmp_path / "speakernorm.ckpt", ["encoder"])
     (tmp_path / "empty.ckpt").write_bytes(b"")
     with pytest.raises(PretrainError, match=r"empty\.ckpt.*empty file"):
         load_parts(model, tmp_path / "empty.ckpt", ["encoder"])

@@ -88,6 +88,8 @@ def _encoder_file(p: Path) -> tuple[dict, dict]:
 def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tuple[dict, dict, tuple[str, ...]]:
     """A model checkpoint's weights renamed to ``{part}.{key}``: each part sits under the same module path in
     the checkpoint as in ``model`` (both are MTLAugModules)."""
+    from mtl_aug.checkpoints import GROUP_NORM_KEY
+
     from .config import CheckpointError, read_checkpoint
 
     try:
@@ -95,6 +97,11 @@ def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tupl
     except CheckpointError as err:
         raise PretrainError(str(err)) from None
     hparams = ckpt.get("hyper_parameters") or {}
+    theirs_norm = (ckpt[GROUP_NORM_KEY] or {}).get("mode", "speaker") if GROUP_NORM_KEY in ckpt else "utterance"
+    ours_norm = model.network.group_norm.mode if model.network.group_norm is not None else "utterance"
+    if theirs_norm != ours_norm:  # its weights expect log-mels normalised another way: it would start off wrong
+        raise PretrainError(f"{p}: trained with {theirs_norm}-level log-mel normalisation, this model uses "
+                            f"{ours_norm}-level: start from a model trained with the same --normalize")
     if "emotion_head" in parts:
         theirs, ours = [str(c) for c in hparams.get("class_names") or []], [str(c) for c in model.hparams.class_names]
         if theirs != ours:
