@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 
 from mtl_aug.tasks import MTLAugModule
-from mtl_aug.tasks.config import (CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, CheckpointError,
+from mtl_aug.tasks.config import (CHECKPOINT_FORMAT, FORMAT_KEY, GROUP_NORM_KEY, READABLE_FORMATS, CheckpointError,
                                   _first_line, read_checkpoint)
 
-GROUP_NORM_KEY = "speaker_norm"  # statistics of a speaker/corpus-normalised model's groups
 
 
 def expected_format() -> int:

@@ -23,6 +23,7 @@ from . import legacy
 CHECKPOINT_FORMAT = 2  # 1 = the flat-hyperparameter module before issue 33 (still read: see legacy.py)
 FORMAT_KEY = "mtl_aug_format"
 READABLE_FORMATS = (1, CHECKPOINT_FORMAT)
+GROUP_NORM_KEY = "speaker_norm"  # statistics of a speaker/corpus-normalised model's groups
 
 
 log = logging.getLogger(__name__)

@@ -88,9 +88,7 @@ def _encoder_file(p: Path) -> tuple[dict, dict]:
 def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tuple[dict, dict, tuple[str, ...]]:
     """A model checkpoint's weights renamed to ``{part}.{key}``: each part sits under the same module path in
     the checkpoint as in ``model`` (both are MTLAugModules)."""
-    from mtl_aug.checkpoints import GROUP_NORM_KEY
-
-    from .config import CheckpointError, read_checkpoint
+    from .config import GROUP_NORM_KEY, CheckpointError, read_checkpoint
 
     try:
         ckpt, _ = read_checkpoint(p, map_location="cpu")
