@@ -19,8 +19,7 @@ import torch
 
 from mtl_aug.tasks import MTLAugModule
 from mtl_aug.tasks.config import (CHECKPOINT_FORMAT, FORMAT_KEY, GROUP_NORM_KEY, READABLE_FORMATS, CheckpointError,
-                                  _first_line, read_checkpoint)
-
+                                  _first_line, normalization_mode, read_checkpoint)
 
 
 def expected_format() -> int:
@@ -44,7 +43,7 @@ def check_format(path: str | Path, ckpt: dict, group_norm: bool = False) -> None
         # Its weights expect log-mels normalised by the statistics of the speaker being predicted; loaded
         # as a plain model it would see unnormalised features and predict garbage without a word.
         raise CheckpointError(
-            path, f"trained with {ckpt[GROUP_NORM_KEY].get('mode', 'speaker')}-level log-mel normalisation "
+            path, f"trained with {normalization_mode(ckpt)}-level log-mel normalisation "
             "(--normalize): it needs statistics of the speaker being predicted, which predict and export do "
             "not compute (cv, cross, noise, adversarial do); use a per-utterance model (make pretrained)")
 

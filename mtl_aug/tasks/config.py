@@ -123,12 +123,20 @@ def build_module(cls: type, config: dict):
     return parser.instantiate(parser.parse_object({"model": config})).model
 
 
+def normalization_mode(checkpoint: dict) -> str:
+    """The log-mel normalisation a checkpoint's model was trained with: the mode (speaker / corpus) of the group
+    statistics it holds, else ``utterance``."""
+    if GROUP_NORM_KEY not in checkpoint:
+        return "utterance"
+    return (checkpoint[GROUP_NORM_KEY] or {}).get("mode", "speaker")
+
+
 def module_config(checkpoint: dict) -> dict:
     """The nested config of a checkpoint's module, format 1 (flat hyper-parameters) translated."""
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     if checkpoint.get(FORMAT_KEY) == 1 or legacy.is_flat(hparams):
-        if "speaker_norm" in checkpoint and hparams.get("normalize", "utterance") == "none":
-            hparams["normalize"] = checkpoint["speaker_norm"].get("mode", "speaker")  # format 1: set by a callback
+        if GROUP_NORM_KEY in checkpoint and hparams.get("normalize", "utterance") == "none":
+            hparams["normalize"] = normalization_mode(checkpoint)  # format 1: set by a callback
         return legacy.nested_from_flat(hparams)
     return hparams
 

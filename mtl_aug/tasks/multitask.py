@@ -35,8 +35,8 @@ from mtl_aug.network import EmotionNetwork
 from . import legacy
 from .augmentation import AugmentationTask
 from .base import Optimization, Shared, Task, log_training_step, shared_step
-from .config import (CHECKPOINT_FORMAT, FORMAT_KEY, READABLE_FORMATS, CheckpointFormatError, build_module, load_module,
-                     normalize_hparams)
+from .config import (CHECKPOINT_FORMAT, FORMAT_KEY, GROUP_NORM_KEY, READABLE_FORMATS, CheckpointFormatError, build_module,
+                     load_module, normalize_hparams)
 from .emotion import EmotionTask
 from .reconstruction import ReconstructionTask
 
@@ -204,7 +204,7 @@ class MTLAugModule(L.LightningModule):
         checkpoint["mtl_aug_version"] = __version__
         checkpoint["mtl_aug_policy_rng"] = self.augment.generator.get_state()  # exact resume of the augmentation stream
         if self.network.group_norm is not None:
-            checkpoint["speaker_norm"] = self.network.group_norm.state()
+            checkpoint[GROUP_NORM_KEY] = self.network.group_norm.state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         fmt = checkpoint.get(FORMAT_KEY)
@@ -221,8 +221,8 @@ class MTLAugModule(L.LightningModule):
         state = checkpoint.get("mtl_aug_policy_rng")
         if state is not None:
             self.augment.generator.set_state(state.cpu() if isinstance(state, Tensor) else state)
-        if self.network.group_norm is not None and "speaker_norm" in checkpoint:
-            self.network.group_norm.load(checkpoint["speaker_norm"])
+        if self.network.group_norm is not None and GROUP_NORM_KEY in checkpoint:
+            self.network.group_norm.load(checkpoint[GROUP_NORM_KEY])
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "MTLAugModule":  # type: ignore[override]

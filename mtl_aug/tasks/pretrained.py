@@ -88,14 +88,14 @@ def _encoder_file(p: Path) -> tuple[dict, dict]:
 def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tuple[dict, dict, tuple[str, ...]]:
     """A model checkpoint's weights renamed to ``{part}.{key}``: each part sits under the same module path in
     the checkpoint as in ``model`` (both are MTLAugModules)."""
-    from .config import GROUP_NORM_KEY, CheckpointError, read_checkpoint
+    from .config import CheckpointError, normalization_mode, read_checkpoint
 
     try:
         ckpt, _ = read_checkpoint(p, map_location="cpu")
     except CheckpointError as err:
         raise PretrainError(str(err)) from None
     hparams = ckpt.get("hyper_parameters") or {}
-    theirs_norm = (ckpt[GROUP_NORM_KEY] or {}).get("mode", "speaker") if GROUP_NORM_KEY in ckpt else "utterance"
+    theirs_norm = normalization_mode(ckpt)
     ours_norm = model.network.group_norm.mode if model.network.group_norm is not None else "utterance"
     if theirs_norm != ours_norm:  # its weights expect log-mels normalised another way: it would start off wrong
         raise PretrainError(f"{p}: trained with {theirs_norm}-level log-mel normalisation, this model uses "
