@@ -154,20 +154,24 @@ class LogMelFrontEnd(nn.Module):
         feats = torch.maximum(feats, peak - self.floor)
         if self.normalize in ("utterance", "utterance_band", "utterance_mean"):
             n = mask.sum(1, keepdim=True).clamp(min=1.0)
-            mean = (feats * mask).sum(1, keepdim=True) / n  # [B, 1, n_mels]
-            sq = (feats * feats * mask).sum(1, keepdim=True) / n
-            if self.normalize != "utterance_band":  # pool the bands: one scalar (pair) per row
-                mean, sq = mean.mean(2, keepdim=True), sq.mean(2, keepdim=True)
-            if self.normalize == "utterance_mean":
+            pool = self.normalize != "utterance_band"  # pool the bands: one scalar (pair) per row
+            mean = _masked_moment(feats, mask, n, pool)
+            if self.normalize == "utterance_mean":  # the second moment is not needed
                 feats = feats - mean
             else:
-                var = (sq - mean * mean).clamp(min=0.0)
+                var = (_masked_moment(feats * feats, mask, n, pool) - mean * mean).clamp(min=0.0)
                 feats = (feats - mean) / torch.sqrt(var + 1e-5)
         feats = feats * mask
         if self.prosody is not None:
             tracks = self.prosody(wave, frame_lengths)[:, : feats.size(1)]
             feats = torch.cat([feats, tracks], -1)
         return feats, frame_lengths
+
+
+def _masked_moment(x: Tensor, mask: Tensor, n: Tensor, pool: bool) -> Tensor:
+    """Mean of ``x [B, F, M]`` over the valid frames: ``[B, 1, M]``, or ``[B, 1, 1]`` with the bands pooled."""
+    m = (x * mask).sum(1, keepdim=True) / n
+    return m.mean(2, keepdim=True) if pool else m
 
 
 @torch.no_grad()

@@ -99,6 +99,8 @@ def test_init_from_a_model_checkpoint_transfers_the_parts_and_the_emotion_head(t
     torch.save(blob, tmp_path / "speakernorm.ckpt")
     with pytest.raises(PretrainError, match=r"speakernorm\.ckpt: trained with speaker-level .* utterance-level"):
         load_parts(model, tmp_path / "speakernorm.ckpt", ["encoder"])
+    with pytest.raises(PretrainError, match=r"source\.ckpt: trained with utterance-level .* utterance_mean-level"):
+        load_parts(MTLAugModule.from_flat(class_names=classes, normalize="utterance_mean", **tiny), src, ["encoder"])
     (tmp_path / "empty.ckpt").write_bytes(b"")
     with pytest.raises(PretrainError, match=r"empty\.ckpt.*empty file"):
         load_parts(model, tmp_path / "empty.ckpt", ["encoder"])

@@ -88,15 +88,19 @@ def _encoder_file(p: Path) -> tuple[dict, dict]:
 def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tuple[dict, dict, tuple[str, ...]]:
     """A model checkpoint's weights renamed to ``{part}.{key}``: each part sits under the same module path in
     the checkpoint as in ``model`` (both are MTLAugModules)."""
-    from .config import CheckpointError, normalization_mode, read_checkpoint
+    from .config import CheckpointError, module_config, normalization_mode, read_checkpoint
 
     try:
         ckpt, _ = read_checkpoint(p, map_location="cpu")
     except CheckpointError as err:
         raise PretrainError(str(err)) from None
     hparams = ckpt.get("hyper_parameters") or {}
+    # group statistics (speaker/corpus) or the front end's own per-utterance mode (utterance, _band, _mean)
     theirs_norm = normalization_mode(ckpt)
-    ours_norm = model.network.group_norm.mode if model.network.group_norm is not None else "utterance"
+    if theirs_norm == "utterance":
+        theirs_norm = ((module_config(ckpt).get("front_end") or {}).get("init_args") or {}).get("normalize", "utterance")
+    net = model.network
+    ours_norm = net.group_norm.mode if net.group_norm is not None else getattr(net.front_end, "normalize", "utterance")
     if theirs_norm != ours_norm:  # its weights expect log-mels normalised another way: it would start off wrong
         raise PretrainError(f"{p}: trained with {theirs_norm}-level log-mel normalisation, this model uses "
                             f"{ours_norm}-level: start from a model trained with the same --normalize")
