@@ -27,3 +27,15 @@ def test_recipe1_is_the_default_without_ema_final_weights_label_smoothing_and_de
     assert default.model.emotion_head.label_smoothing == 0.1 and recipe1.model.emotion_head.label_smoothing == 0.0
     stop = {type(cb).__name__: cb for cb in recipe1.trainer.callbacks}["EarlyStopping"]
     assert stop.patience == 20 and recipe1.trainer.max_epochs == default.trainer.max_epochs
+
+
+def test_searched_weights_recipe_sets_the_three_loss_weights_of_the_dev_fold_search():
+    """``experiments/recipes/searched_weights.yaml`` on top of the MTL-AUG system: the weights of the 30-trial search,
+    everything else the default's."""
+    default = make_cli(list(BASE), run=False).model
+    searched = make_cli(BASE + ["--config", "experiments/recipes/searched_weights.yaml"], run=False).model
+    weights = {name: task.weight for name, task in searched.tasks.items()}
+    assert weights["reconstruction"] == 0.14 and weights["aug_classification"] == 0.19
+    assert searched.emotion.center_lambda == 0.0001 and default.emotion.center_lambda == 0.01
+    assert {n: t.weight for n, t in default.tasks.items()} == {"emotion": 1.0, "reconstruction": 1.0,
+                                                                 "aug_classification": 1.0}
