@@ -103,7 +103,8 @@ def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tupl
     ours_norm = net.group_norm.mode if net.group_norm is not None else getattr(net.front_end, "normalize", "utterance")
     if theirs_norm != ours_norm:  # its weights expect log-mels normalised another way: it would start off wrong
         raise PretrainError(f"{p}: trained with {theirs_norm}-level log-mel normalisation, this model uses "
-                            f"{ours_norm}-level: start from a model trained with the same --normalize")
+                            f"{ours_norm}-level: start from a model trained with the same normalisation (cv --normalize, "
+                            "front_end.normalize)")
     if "emotion_head" in parts:
         theirs, ours = [str(c) for c in hparams.get("class_names") or []], [str(c) for c in model.hparams.class_names]
         if theirs != ours:
