@@ -99,8 +99,7 @@ def _checkpoint_parts(model: torch.nn.Module, p: Path, parts: list[str]) -> tupl
     theirs_norm = normalization_mode(ckpt)
     if theirs_norm == "utterance":
         theirs_norm = ((module_config(ckpt).get("front_end") or {}).get("init_args") or {}).get("normalize", "utterance")
-    net = model.network
-    ours_norm = net.group_norm.mode if net.group_norm is not None else getattr(net.front_end, "normalize", "utterance")
+    ours_norm = getattr(model.network.front_end, "normalize", "utterance")  # its group_norm is built from this mode
     if theirs_norm != ours_norm:  # its weights expect log-mels normalised another way: it would start off wrong
         raise PretrainError(f"{p}: trained with {theirs_norm}-level log-mel normalisation, this model uses "
                             f"{ours_norm}-level: start from a model trained with the same normalisation (cv --normalize, "
