@@ -1,7 +1,8 @@
 """Config composition (training layer): which files and flags make a system's run, in one place.
 
-* :func:`recipe_args` — the ``--config`` files of a system on a corpus (base + corpus + system for a neural
-  system; corpus + system for a classical baseline, whose YAML declares ``family: baseline``);
+* :func:`recipe_args` — the ``--config`` files of a system on a corpus (base + corpus + system, then the corpus's
+  tuned settings for that system when it has them, for a neural system; corpus + system for a classical baseline,
+  whose YAML declares ``family: baseline``);
 * :func:`run_flags` / :func:`training_args` — the flags that make a run one fold x seed of a system;
 * :func:`normalization_args` — the flag of a speaker/corpus-normalised run (both families);
 * :func:`translate_args` — the flat ``model.*`` keys of configs and flags before issue 33 (``--model.w_aug``,
@@ -73,9 +74,18 @@ def is_baseline_system(system: str) -> bool:
     return declared_family(config_path(f"experiments/systems/{system}.yaml")) == BASELINE_FAMILY
 
 
+def tuned_config(corpus: str, system: str) -> str | None:
+    """``experiments/tuned/<corpus>/<system>.yaml``: the settings searched for ``system`` on ``corpus``'s own dev
+    folds (MTL-AUG's auxiliary-loss weights), when that search has been made; a corpus without one keeps the
+    system's defaults."""
+    path = config_path(f"experiments/tuned/{corpus}/{system}.yaml")
+    return path if Path(path).exists() else None
+
+
 def recipe_args(corpus: str, system: str, manifest_dir: str | Path = "data_manifests") -> list[str]:
     """The ``--config`` files of ``system`` on ``corpus``. The corpus config is ``experiments/corpora/<corpus>.yaml``,
-    or for a user's own corpus the ``config.yaml`` that ``prepare --csv/--folders`` wrote beside its manifest."""
+    or for a user's own corpus the ``config.yaml`` that ``prepare --csv/--folders`` wrote beside its manifest;
+    :func:`tuned_config` comes last, so a flag or a recipe file given after these overrides it."""
     system_yaml = config_path(f"experiments/systems/{system}.yaml")
     if system not in SYSTEMS and not Path(system_yaml).exists():
         raise SystemExit(f"unknown system '{system}': one of {', '.join(SYSTEMS)}")
@@ -85,8 +95,11 @@ def recipe_args(corpus: str, system: str, manifest_dir: str | Path = "data_manif
     if not Path(corpus_yaml).exists():
         raise SystemExit(f"no corpus config experiments/corpora/{corpus}.yaml (nor {corpus_yaml} of your own corpus: "
                          f"python -m mtl_aug prepare --csv/--folders ... --name {corpus})")
-    base = [] if is_baseline_system(system) else ["--config", config_path("experiments/base.yaml")]
-    return base + ["--config", corpus_yaml, "--config", system_yaml]
+    if is_baseline_system(system):
+        return ["--config", corpus_yaml, "--config", system_yaml]
+    tuned = tuned_config(corpus, system)
+    return (["--config", config_path("experiments/base.yaml"), "--config", corpus_yaml, "--config", system_yaml]
+            + (["--config", tuned] if tuned else []))
 
 
 def run_flags(fold: str, seed: int, run_dir: Path) -> dict[str, object]:
