@@ -1,16 +1,30 @@
-"""Per-corpus tuned settings (``experiments/tuned/<corpus>/<system>.yaml``): MTL-AUG's auxiliary-loss weights searched
-on a corpus's own dev folds are part of that system's recipe on that corpus, and only there."""
+"""Per-corpus tuned settings (``experiments/tuned/<corpus>/<system>.yaml``, docs/sweeps.md "From a search to a
+default"): values searched for a system on a corpus's own dev folds become part of that system's recipe on that
+corpus, and only there. The tests write such a file into a scratch working directory (config files resolve there
+first, then in the repository)."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mtl_aug import recipes
 from mtl_aug.provenance import REPO_ROOT
 from mtl_aug.training import make_cli
 
 TUNED = "experiments/tuned/emodb/mtl_aug.yaml"
+SEARCHED = REPO_ROOT / "experiments/recipes/searched_weights.yaml"
+
+
+@pytest.fixture
+def tuned_emodb(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / TUNED
+    path.parent.mkdir(parents=True)
+    path.write_text(SEARCHED.read_text())  # the weights of EMODB's dev-fold search, as a user would adopt them
+    monkeypatch.chdir(tmp_path)
+    return path
 
 
 def _weights(args: list[str]) -> tuple[float, float, float]:
@@ -19,38 +33,39 @@ def _weights(args: list[str]) -> tuple[float, float, float]:
             model.emotion.center_lambda)
 
 
-def test_the_tuned_file_follows_the_system_config_on_its_corpus_only():
+def test_no_corpus_has_tuned_settings_in_the_repository():
+    """EMODB's search tied the paper's weights (results README, "Recipe search"): every system runs as its file says."""
+    assert not list((REPO_ROOT / "experiments").glob("tuned/*/*.yaml"))
+    assert _weights(recipes.recipe_args("emodb", "mtl_aug")) == (1.0, 1.0, 0.01)
+
+
+def test_a_tuned_file_follows_the_system_config_on_its_corpus_and_system_only(tuned_emodb):
     args = recipes.recipe_args("emodb", "mtl_aug")
-    assert recipes.config_files(args)[-2:] == [recipes.config_path("experiments/systems/mtl_aug.yaml"),
-                                               recipes.config_path(TUNED)]
+    assert recipes.config_files(args)[-2:] == [str(REPO_ROOT / "experiments/systems/mtl_aug.yaml"), TUNED]
+    assert _weights(args) == (0.14, 0.19, 0.0001)
+    assert _weights(args + ["--model.w_aug=0.5"])[1] == 0.5  # flags after it still override it
     for corpus, system in [("ravdess", "mtl_aug"), ("emodb", "stl"), ("emodb", "mtl_aug_unlabelled"),
                            ("emodb", "compare_svm")]:
         assert not any("experiments/tuned" in f for f in recipes.config_files(recipes.recipe_args(corpus, system)))
+    train = recipes.training_args("emodb", "mtl_aug", "03", 0, Path("run"), test_corpus="ravdess")
+    assert TUNED in recipes.config_files(train)  # cross-corpus: the training corpus's tuned settings
 
 
-def test_emodb_mtl_aug_trains_with_the_searched_weights_and_paper_weights_restores_the_papers():
-    args = recipes.recipe_args("emodb", "mtl_aug")
-    assert _weights(args) == (0.14, 0.19, 0.0001)
-    assert _weights(args + ["--config", "experiments/recipes/paper_weights.yaml"]) == (1.0, 1.0, 0.01)
-    assert _weights(recipes.recipe_args("ravdess", "mtl_aug")) == (1.0, 1.0, 0.01)
-
-
-def test_the_dev_screen_runs_are_the_tuned_recipe():
-    """The dev screen ran ``--config recipes/searched_weights.yaml`` on the untuned system: the same settings, so cv
-    resumes and reuses those runs under the tuned layout, and refuses to mix in runs of the paper's weights."""
+def test_runs_of_the_same_settings_by_a_recipe_file_are_the_tuned_recipe(tuned_emodb):
+    """cv reuses finished runs by recipe fingerprint: the searched_weights.yaml runs are the tuned system's runs,
+    the untuned system's are not."""
     untuned = []
     for f in ("experiments/base.yaml", "experiments/corpora/emodb.yaml", "experiments/systems/mtl_aug.yaml"):
         untuned += ["--config", recipes.config_path(f)]
     tuned = recipes.recipe_args("emodb", "mtl_aug")
-    searched = untuned + ["--config", recipes.config_path("experiments/recipes/searched_weights.yaml")]
-    assert recipes.recipe_fingerprint(tuned) == recipes.recipe_fingerprint(searched)
+    assert recipes.recipe_fingerprint(tuned) == recipes.recipe_fingerprint(untuned + ["--config", str(SEARCHED)])
     assert recipes.recipe_fingerprint(tuned) != recipes.recipe_fingerprint(untuned)
 
 
-def test_make_train_adds_the_tuned_file_on_its_corpus_only():
+def test_make_train_adds_the_tuned_file_on_its_corpus_only(tuned_emodb):
     def dry(corpus: str) -> str:
-        return subprocess.run(["make", "-n", "-s", "train", f"CORPUS={corpus}", "SYSTEM=mtl_aug"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["make", "-f", str(REPO_ROOT / "Makefile"), "-n", "-s", "train", f"CORPUS={corpus}",
+                               "SYSTEM=mtl_aug"], cwd=tuned_emodb.parents[3], capture_output=True, text=True,
+                              check=True).stdout
 
     assert f"--config {TUNED}" in dry("emodb") and "experiments/tuned" not in dry("ravdess")
-    assert Path(REPO_ROOT / TUNED).is_file()
