@@ -46,9 +46,7 @@ prepare:  ## build manifest + folds: make prepare CORPUS=emodb
 	$(PY) -m mtl_aug prepare $(CORPUS)
 
 train:  ## make train CORPUS=emodb SYSTEM=mtl_aug FOLD=03 EXTRA="--model.w_aug=0.5" (your own corpus: its data_manifests/<name>/config.yaml)
-	$(PY) -m mtl_aug train --config experiments/base.yaml --config $(or $(wildcard experiments/corpora/$(CORPUS).yaml),data_manifests/$(CORPUS)/config.yaml) \
-	  --config experiments/systems/$(SYSTEM).yaml $(addprefix --config ,$(wildcard experiments/tuned/$(CORPUS)/$(SYSTEM).yaml)) \
-	  $(if $(FOLD),--data.fold=$(FOLD)) $(EXTRA)
+	$(PY) -m mtl_aug train --corpus $(CORPUS) --system $(SYSTEM) $(if $(FOLD),--data.fold=$(FOLD)) $(EXTRA)
 
 demo: synth  ## synthetic corpus → MTL-AUG on one fold → test UAR, WA, confusion matrix
 	$(PY) -m mtl_aug train --config experiments/base.yaml --config experiments/corpora/synthetic.yaml \

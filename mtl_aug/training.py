@@ -112,8 +112,31 @@ def _float(x) -> float | None:
     return None if x is None else float(x)
 
 
+def recipe_argv(argv: list[str]) -> list[str]:
+    """``train --corpus C --system S [flags]``: the system's recipe on the corpus (``recipes.recipe_args``: base,
+    corpus, system and the corpus's tuned file, as cv composes them) before the other flags; without the two
+    options ``argv`` is LightningCLI's as it is."""
+    import argparse
+
+    from mtl_aug import recipes
+
+    parser = argparse.ArgumentParser(prog="python -m mtl_aug train", add_help=False, allow_abbrev=False)
+    parser.add_argument("--corpus")
+    parser.add_argument("--system")
+    opts, rest = parser.parse_known_args(argv)
+    if opts.corpus is None and opts.system is None:
+        return argv
+    if opts.corpus is None:
+        raise SystemExit("train --system needs --corpus (a corpus of experiments/corpora/ or your own prepared one)")
+    system = opts.system or "mtl_aug"
+    if recipes.is_baseline_system(system):
+        raise SystemExit(f"train trains the neural systems; '{system}' is an SVM baseline: "
+                         f"python -m mtl_aug cv --corpus {opts.corpus} --system {system} [--folds F]")
+    return recipes.recipe_args(opts.corpus, system) + rest
+
+
 def main(argv: list[str]) -> int:
-    cli = make_cli(argv, run=False)
+    cli = make_cli(recipe_argv(argv), run=False)
     result = run_training(cli)
     if cli.trainer.is_global_zero and "uar" in result:
         print(summary(result))

@@ -34,6 +34,7 @@ OUTPUT_FLAGS = ("--out", "--json", "--csv", "--out-dir", "--md", "OUT")
 GENERATED = ("data_manifests/mine", "experiments/results/mine", "data_manifests/synthetic", "data_manifests/demand")
 # A config a documented command writes first (prepare --folders ... --name mine), parsed as this stand-in instead.
 STAND_INS = {"data_manifests/mine/config.yaml": "experiments/corpora/synthetic.yaml"}
+STAND_IN_CORPORA = {"mine": "synthetic"}  # `train --corpus mine` reads that config.yaml too
 EXTRA_CHECKED = ("cv", "cross", "noise", "adversarial", "pretrained")  # their flags after `--` go to LightningCLI
 
 
@@ -139,7 +140,8 @@ def parse(call, what: str):
 
 
 def stand_in(argv: list[str]) -> list[str]:
-    return [STAND_INS.get(a, a) for a in argv]
+    return [STAND_IN_CORPORA.get(a, a) if i and argv[i - 1] == "--corpus" else STAND_INS.get(a, a)
+            for i, a in enumerate(argv)]
 
 
 def check_mtl_aug(argv: list[str], where: str) -> None:

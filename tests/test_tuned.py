@@ -12,7 +12,7 @@ import pytest
 
 from mtl_aug import recipes
 from mtl_aug.provenance import REPO_ROOT
-from mtl_aug.training import make_cli
+from mtl_aug.training import make_cli, recipe_argv
 
 TUNED = "experiments/tuned/emodb/mtl_aug.yaml"
 SEARCHED = REPO_ROOT / "experiments/recipes/searched_weights.yaml"
@@ -62,10 +62,27 @@ def test_runs_of_the_same_settings_by_a_recipe_file_are_the_tuned_recipe(tuned_e
     assert recipes.recipe_fingerprint(tuned) != recipes.recipe_fingerprint(untuned)
 
 
-def test_make_train_adds_the_tuned_file_on_its_corpus_only(tuned_emodb):
-    def dry(corpus: str) -> str:
-        return subprocess.run(["make", "-f", str(REPO_ROOT / "Makefile"), "-n", "-s", "train", f"CORPUS={corpus}",
-                               "SYSTEM=mtl_aug"], cwd=tuned_emodb.parents[3], capture_output=True, text=True,
-                              check=True).stdout
+def test_train_with_corpus_and_system_composes_what_cv_composes(tuned_emodb):
+    argv = recipe_argv(["--corpus", "emodb", "--system", "mtl_aug", "--data.fold=03", "--model.w_aug=0.5"])
+    assert argv == recipes.recipe_args("emodb", "mtl_aug") + ["--data.fold=03", "--model.w_aug=0.5"]
+    assert recipes.config_files(argv)[-1] == TUNED  # the tuned file after the system's, flags after both
+    assert "experiments/tuned" not in " ".join(recipe_argv(["--corpus", "ravdess", "--system", "mtl_aug"]))
+    plain = ["--config", "x.yaml", "--data.fold=03"]
+    assert recipe_argv(plain) == plain  # a LightningCLI line stays as it is
 
-    assert f"--config {TUNED}" in dry("emodb") and "experiments/tuned" not in dry("ravdess")
+
+def test_train_with_corpus_and_system_rejects_what_it_cannot_train(tuned_emodb):
+    with pytest.raises(SystemExit, match="needs --corpus"):
+        recipe_argv(["--system", "stl"])
+    with pytest.raises(SystemExit, match="SVM baseline.*cv --corpus emodb --system compare_svm"):
+        recipe_argv(["--corpus", "emodb", "--system", "compare_svm"])
+    with pytest.raises(SystemExit, match="unknown system 'nope'"):
+        recipe_argv(["--corpus", "emodb", "--system", "nope"])
+    with pytest.raises(SystemExit, match="no corpus config experiments/corpora/nowhere.yaml"):
+        recipe_argv(["--corpus", "nowhere", "--system", "stl"])
+
+
+def test_make_train_is_train_with_corpus_and_system():
+    out = subprocess.run(["make", "-f", str(REPO_ROOT / "Makefile"), "-n", "-s", "train", "CORPUS=emodb",
+                          "SYSTEM=stl", "FOLD=03"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-m mtl_aug train --corpus emodb --system stl --data.fold=03" in out
