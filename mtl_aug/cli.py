@@ -12,7 +12,7 @@ import sys
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("mtl_aug.training", "fit, then test the best checkpoint, and print the fold's summary"),
+    "train": ("mtl_aug.training", "fit, then test the checkpoint, print the fold's summary (--corpus C --system S: cv's recipe)"),
     "prepare": ("mtl_aug.data.prepare", "build a corpus manifest, skip report and speaker-independent folds"),
     "levels": ("mtl_aug.data.levels", "recording levels (peak/RMS dBFS) per label: check a corpus before comparing"),
     "synth": ("mtl_aug.data.synthetic", "generate the synthetic demo corpus"),
