@@ -115,7 +115,8 @@ def _float(x) -> float | None:
 def recipe_argv(argv: list[str]) -> list[str]:
     """``train --corpus C --system S [flags]``: the system's recipe on the corpus (``recipes.recipe_args``: base,
     corpus, system and the corpus's tuned file, as cv composes them) before the other flags; without the two
-    options ``argv`` is LightningCLI's as it is."""
+    options ``argv`` is LightningCLI's as it is. A ``--data.manifest_dir`` among the flags is where a user corpus's
+    ``config.yaml`` is looked up, as in cv."""
     import argparse
 
     from mtl_aug import recipes
@@ -124,6 +125,10 @@ def recipe_argv(argv: list[str]) -> list[str]:
     parser.add_argument("--corpus")
     parser.add_argument("--system")
     opts, rest = parser.parse_known_args(argv)
+    # read, not consumed: LightningCLI still needs the flag; recipe_args needs it to find a user corpus's config.yaml
+    manifest_dir = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    manifest_dir.add_argument("--data.manifest_dir", dest="manifest_dir", default="data_manifests")
+    opts.manifest_dir = manifest_dir.parse_known_args(rest)[0].manifest_dir
     if opts.corpus is None and opts.system is None:
         return argv
     if opts.corpus is None:
@@ -132,7 +137,7 @@ def recipe_argv(argv: list[str]) -> list[str]:
     if recipes.is_baseline_system(system):
         raise SystemExit(f"train trains the neural systems; '{system}' is an SVM baseline: "
                          f"python -m mtl_aug cv --corpus {opts.corpus} --system {system} [--folds F]")
-    return recipes.recipe_args(opts.corpus, system) + rest
+    return recipes.recipe_args(opts.corpus, system, opts.manifest_dir) + rest
 
 
 def main(argv: list[str]) -> int:

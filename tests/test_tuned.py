@@ -86,3 +86,17 @@ def test_make_train_is_train_with_corpus_and_system():
     out = subprocess.run(["make", "-f", str(REPO_ROOT / "Makefile"), "-n", "-s", "train", "CORPUS=emodb",
                           "SYSTEM=stl", "FOLD=03"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
     assert "-m mtl_aug train --corpus emodb --system stl --data.fold=03" in out
+
+
+def test_train_finds_a_user_corpus_under_the_given_manifest_dir(tmp_path):
+    """A user's corpus prepared into another manifest folder: train looks for its config.yaml where the flag says, as
+    cv does, and keeps the flag for LightningCLI."""
+    config = tmp_path / "manifests" / "mine" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("data:\n  corpus: mine\n")
+    for flag in ([f"--data.manifest_dir={tmp_path / 'manifests'}"], ["--data.manifest_dir", str(tmp_path / "manifests")]):
+        argv = recipe_argv(["--corpus", "mine", "--system", "stl", *flag])
+        assert argv[argv.index("--config", 1) + 1] == str(config)
+        assert argv[-len(flag):] == flag
+    with pytest.raises(SystemExit, match="data_manifests/mine/config.yaml of your own corpus"):
+        recipe_argv(["--corpus", "mine", "--system", "stl"])
