@@ -125,12 +125,12 @@ def recipe_argv(argv: list[str]) -> list[str]:
     parser.add_argument("--corpus")
     parser.add_argument("--system")
     opts, rest = parser.parse_known_args(argv)
+    if opts.corpus is None and opts.system is None:
+        return argv
     # read, not consumed: LightningCLI still needs the flag; recipe_args needs it to find a user corpus's config.yaml
     manifest_dir = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     manifest_dir.add_argument("--data.manifest_dir", dest="manifest_dir", default="data_manifests")
     opts.manifest_dir = manifest_dir.parse_known_args(rest)[0].manifest_dir
-    if opts.corpus is None and opts.system is None:
-        return argv
     if opts.corpus is None:
         raise SystemExit("train --system needs --corpus (a corpus of experiments/corpora/ or your own prepared one)")
     system = opts.system or "mtl_aug"

@@ -97,7 +97,7 @@ def test_train_finds_a_user_corpus_under_the_given_manifest_dir(tmp_path):
     config.write_text("data:\n  corpus: mine\n")
     for flag in ([f"--data.manifest_dir={tmp_path / 'manifests'}"], ["--data.manifest_dir", str(tmp_path / "manifests")]):
         argv = recipe_argv(["--corpus", "mine", "--system", "stl", *flag])
-        assert argv[argv.index("--config", 1) + 1] == str(config)
+        assert recipes.config_files(argv)[1] == str(config)
         assert argv[-len(flag):] == flag
     with pytest.raises(SystemExit, match="data_manifests/mine/config.yaml of your own corpus"):
         recipe_argv(["--corpus", "mine", "--system", "stl"])
