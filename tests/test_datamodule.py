@@ -109,3 +109,13 @@ def test_waveform_cache_decodes_once_and_invalidates_on_change(tmp_path, make_au
     assert (cache.misses, cache.hits) == (1, 1) and np.array_equal(first, again) and len(first) == 8000
     make_audio(wav, seconds=0.25, sr=22050)  # rewritten file: new size/mtime -> new key
     assert len(cache.get(wav)) == 4000 and cache.misses == 2
+
+
+def test_train_on_val_adds_the_validation_speakers_but_never_the_test_speaker(synthetic_corpus):
+    held_out = make_dm(synthetic_corpus, fold="M02")
+    dm = make_dm(synthetic_corpus, fold="M02", train_on_val=True)
+    train = {it.speaker for it in dm.datasets["train"].items}
+    val = {it.speaker for it in dm.datasets["val"].items}
+    assert val and val <= train and "M02" not in train
+    assert len(dm.datasets["train"]) == len(held_out.datasets["train"]) + len(held_out.datasets["val"])
+    assert dm.fold_info["train_on_val"] and not held_out.fold_info["train_on_val"]

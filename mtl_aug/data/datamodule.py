@@ -59,6 +59,10 @@ class SERDataModule(L.LightningDataModule):
         cache_dir: decoded-waveform cache; ``None`` decodes on every run.
         functionals: ``egemaps`` / ``compare``: every item also carries its file's openSMILE functionals
             (cached per file under ``functionals_cache_dir``), for models that fuse them.
+        train_on_val: train on the fold's validation speakers too (the test speakers stay held out). For
+            recipes that choose nothing on validation (the default tests the final averaged weights), so the
+            validation speakers are only watched; with it, the validation metrics are on TRAINING speakers
+            (logged as usual, but no longer a held-out estimate). The classical SVM trains this way.
         seed: crops and sampling order.
     """
 
@@ -89,6 +93,7 @@ class SERDataModule(L.LightningDataModule):
         cache_dir: str | None = ".cache/waveforms",
         functionals: str | None = None,
         functionals_cache_dir: str | None = ".cache/functionals",
+        train_on_val: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -180,8 +185,12 @@ class SERDataModule(L.LightningDataModule):
         for name in ("train", "val"):
             if not parts[name]:
                 raise ValueError(f"fold '{fold['name']}' of {hp.corpus}: the {name} split is empty")
+        if hp.train_on_val:  # the validation rows stay a (now seen) monitoring set
+            log.warning("fold %s: train_on_val: the validation speakers %s are trained on; validation metrics are "
+                        "not held out", fold["name"], ",".join(sorted({it.speaker for it in parts["val"]})))
+            parts["train"] = parts["train"] + parts["val"]
         self.fold_info = {"name": fold["name"], **{k: sorted({it.speaker for it in v}) for k, v in parts.items()},
-                          **{f"n_{k}": len(v) for k, v in parts.items()}}
+                          **{f"n_{k}": len(v) for k, v in parts.items()}, "train_on_val": bool(hp.train_on_val)}
         seg = int(hp.segment_seconds * sr) if hp.segment_seconds else None
         eval_seg = int(hp.eval_segment_seconds * sr) if hp.eval_segment_seconds else None
         self.datasets["train"] = UtteranceDataset(parts["train"], cache, seg, random_crop=True, seed=hp.seed,

@@ -151,6 +151,9 @@ def train_dev_folds(opts: argparse.Namespace, common: list[str], out_dir: Path) 
             score, result, zero = train_fold_in_child(opts, common, fold, out_dir)
         else:
             score, result, zero = train_fold(fold_args(common, fold, out_dir), opts.keep_checkpoints)
+        if (result.get("fold_info") or {}).get("train_on_val"):
+            raise ValueError(f"dev fold {fold}: trained with --data.train_on_val, so its validation speakers are "
+                             "training speakers and cannot score a sweep trial; drop the flag from the sweep")
         folds[fold] = score
         val_speakers[fold] = list(result.get("fold_info", {}).get("val", []))
         epochs[fold] = int(result.get("epochs") or 0)
