@@ -165,3 +165,17 @@ def test_ddp_children_do_not_open_a_wandb_run(monkeypatch):
     assert not objective.rank_zero_env()
     monkeypatch.setenv("LOCAL_RANK", "0")
     assert objective.rank_zero_env()
+
+
+def test_a_trial_that_trains_on_its_validation_speakers_is_refused(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="train_on_val"):
+        objective.check_dev_folds({"data": {"corpus": "synthetic", "train_on_val": True}}, ["F01"])
+    seen = []
+    monkeypatch.setattr(objective, "train_fold", lambda args, keep: (seen.append(args) or 0.9, {
+        "epochs": 1, "fold_info": {"val": ["F02"], "train_on_val": True}}, True))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="dev fold 03: trained with --data.train_on_val"):
+        objective.main(["--dev-folds=03,08", "--result", "r.json", "--out", "o"])
+    assert len(seen) == 1 and not Path("r.json").exists()

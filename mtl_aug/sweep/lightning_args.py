@@ -71,9 +71,13 @@ def check_cli_args(args: list[str]) -> dict[str, Any]:
 
 
 def check_dev_folds(resolved: dict, folds: list[str]) -> bool:
-    """Dev folds must be folds of the corpus (``data_manifests/<corpus>/folds.json``). Returns False when
+    """Dev folds must be folds of the corpus (``data_manifests/<corpus>/folds.json``), scored on validation speakers
+    that are not trained on (no ``data.train_on_val``). Returns False when
     the corpus is not prepared here (nothing to check against); raises ValueError for unknown folds."""
     data = resolved.get("data") or {}
+    if data.get("train_on_val"):
+        raise ValueError("data.train_on_val trains on the validation speakers a sweep trial is scored on; drop it "
+                         "from the sweep")
     doc = corpus_folds(str(data.get("corpus")), data.get("manifest_dir") or "data_manifests")
     if doc is None:
         return False
