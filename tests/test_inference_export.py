@@ -30,12 +30,15 @@ TINY = dict(n_mels=24, enc_channels=[4, 8], enc_time_pool=[2, 1], enc_freq_pool=
 BATCHES = [(2.7, 0.45), (5.3,)]
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
+@pytest.fixture(scope="module", params=["group", "batch"])
+def model(tmp_path_factory, request):
     torch.manual_seed(0)
-    m = MTLAugModule.from_flat(class_names=CLASSES, **TINY)
+    m = MTLAugModule.from_flat(class_names=CLASSES, enc_norm=request.param, **TINY)
     with torch.no_grad():  # sharpen the untrained classifier so probabilities are far from uniform
         m.emotion_head.classifier.weight.mul_(40.0)
+        for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):  # non-trivial running statistics
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.strategy.connect(m)
