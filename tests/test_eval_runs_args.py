@@ -39,3 +39,12 @@ def test_normalization_of_recorded_args_does_not_repeat_the_front_end_flag(tmp_p
     again = runs.Run("M02", 1, tmp_path / "M02_s1", recipes.retarget_args(r.args, "M02", 1, tmp_path / "M02_s1"))
     runs.apply_normalization([again], "speaker")
     assert again.args.count(flag) == 1
+
+
+def test_the_protocol_says_when_runs_trained_on_their_validation_speakers():
+    from mtl_aug.evaluation.runs import trained_on_val_note
+
+    held_out, seen = {"fold_info": {"val": ["09"]}}, {"fold_info": {"val": ["09"], "train_on_val": True}}
+    assert trained_on_val_note([held_out, held_out]) == ""
+    assert trained_on_val_note([seen, seen]).startswith("; every run also trained on its validation speakers")
+    assert "1 of 2 runs also" in trained_on_val_note([seen, held_out])

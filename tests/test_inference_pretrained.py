@@ -199,3 +199,13 @@ def test_the_card_says_whether_the_cv_runs_had_the_models_recipe(tmp_path):
 def test_unprepared_corpus_fails_with_a_hint(tmp_path, capsys):
     assert pretrained.main(["--corpus", "synthetic", "--manifest-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "make prepare" in capsys.readouterr().err
+
+
+def test_the_card_says_when_the_validation_speakers_were_trained_on():
+    from mtl_aug.inference.model_card import protocol_text
+
+    held_out = {"val": ["09"], "train": ["03", "08"], "n_train": 60, "n_val": 30}
+    assert "except the validation speakers" in protocol_text("emodb", held_out, epoch_chosen=False)
+    text = protocol_text("emodb", {**held_out, "train": ["03", "08", "09"], "n_train": 90, "train_on_val": True},
+                         epoch_chosen=False)
+    assert "(09) included" in text and "90 training utterances from 3 speakers" in text and "except" not in text

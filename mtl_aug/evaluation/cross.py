@@ -70,7 +70,8 @@ def run_cross(train: str, test: str, system: str, seeds: list[int], out: str | P
     meta = meta or provenance("cross", ["--train", train, "--test", test, "--system", system])
     protocol = (f"cross-corpus {train} → {test}: trained on all {train} speakers but the validation speaker(s) of its "
                 f"first fold, tested on {tested_set(test, results[0].get('class_names'))}"
-                f"{mapping_text(label_map, test_label_column)}; {normalize}-level feature normalisation")
+                f"{mapping_text(label_map, test_label_column)}; {normalize}-level feature normalisation"
+                f"{runs.trained_on_val_note(results)}")
     summary = write_report(out, results, meta | {"normalize": normalize, "train": train, "test": test,
                                                  **({"label_map": label_map} if label_map is not None else {})},
                            f"{system} {train} → {test}", protocol)

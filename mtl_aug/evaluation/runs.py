@@ -279,3 +279,12 @@ def check_recipes(run_list: Sequence[Run], done: dict) -> None:
 
 def fmt(x, spec: str = ".4f") -> str:
     return "nan" if x is None else format(float(x), spec)
+
+
+def trained_on_val_note(results: Sequence[dict]) -> str:
+    """Protocol suffix for runs trained with ``data.train_on_val`` (their validation speakers were training speakers)."""
+    n = sum(bool((r.get("fold_info") or {}).get("train_on_val")) for r in results)
+    if not n:
+        return ""
+    who = "every run" if n == len(results) else f"{n} of {len(results)} runs"
+    return f"; {who} also trained on its validation speakers (data.train_on_val): validation UAR not held out"
