@@ -186,11 +186,12 @@ class SERDataModule(L.LightningDataModule):
             if not parts[name]:
                 raise ValueError(f"fold '{fold['name']}' of {hp.corpus}: the {name} split is empty")
         if hp.train_on_val:  # the validation rows stay a (now seen) monitoring set
-            log.warning("fold %s: train_on_val: the validation speakers %s are trained on; validation metrics are "
-                        "not held out", fold["name"], ",".join(sorted({it.speaker for it in parts["val"]})))
             parts["train"] = parts["train"] + parts["val"]
         self.fold_info = {"name": fold["name"], **{k: sorted({it.speaker for it in v}) for k, v in parts.items()},
                           **{f"n_{k}": len(v) for k, v in parts.items()}, "train_on_val": bool(hp.train_on_val)}
+        if hp.train_on_val:
+            log.warning("fold %s: train_on_val: the validation speakers %s are trained on; validation metrics are "
+                        "not held out", fold["name"], ",".join(self.fold_info["val"]))
         seg = int(hp.segment_seconds * sr) if hp.segment_seconds else None
         eval_seg = int(hp.eval_segment_seconds * sr) if hp.eval_segment_seconds else None
         self.datasets["train"] = UtteranceDataset(parts["train"], cache, seg, random_crop=True, seed=hp.seed,

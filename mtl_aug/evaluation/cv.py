@@ -156,7 +156,8 @@ def run_cv(corpus: str, system: str, seeds: list[int], folds: str | None = None,
         return {}
     results = runs.run_all(run_list, f"cv {corpus}/{system}", run_line, force=force, jobs=jobs)
     meta = meta or provenance("cv", ["--corpus", corpus, "--system", system])
-    protocol = protocol_name(corpus, len(fold_list), manifest_dir, results[0].get("class_names")) + runs.trained_on_val_note(results)
+    protocol = (protocol_name(corpus, len(fold_list), manifest_dir, results[0].get("class_names"))
+                + runs.trained_on_val_note(results))
     if normalize != "utterance":
         protocol += (f"; {normalize}-level log-mel normalisation (statistics over each {normalize}'s audio, "
                      "test speakers included, never their labels)")

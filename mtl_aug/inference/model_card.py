@@ -28,14 +28,13 @@ def protocol_text(corpus: str, fold_info: dict, epoch_chosen: bool = True) -> st
             "give the validation curve (the final averaged weights are the model: no epoch chosen)")
     val = ", ".join(map(str, fold_info.get("val", [])))
     if fold_info.get("train_on_val"):  # data.train_on_val: the validation speakers were trained on as well
-        return (f"{corpus}: trained on every speaker, the first fold's validation speakers ({val}) included "
-                f"(data.train_on_val); {fold_info.get('n_train', '?')} training utterances from "
-                f"{len(fold_info.get('train', []))} speakers; the validation curve is on training speakers. No test "
-                "split: see the cross-validated UAR.")
-    return (f"{corpus}: trained on all speakers except the validation speakers of the first fold "
-            f"({val}); {fold_info.get('n_train', '?')} training "
-            f"utterances from {len(fold_info.get('train', []))} speakers, {fold_info.get('n_val', '?')} validation "
-            f"utterances {role}. No test split: see the cross-validated UAR.")
+        who = f"trained on every speaker, the first fold's validation speakers ({val}) included (data.train_on_val)"
+        watched = "the validation curve is on training speakers"
+    else:
+        who = f"trained on all speakers except the validation speakers of the first fold ({val})"
+        watched = f"{fold_info.get('n_val', '?')} validation utterances {role}"
+    return (f"{corpus}: {who}; {fold_info.get('n_train', '?')} training utterances from "
+            f"{len(fold_info.get('train', []))} speakers, {watched}. No test split: see the cross-validated UAR.")
 
 
 def svm_protocol_text(corpus: str, result: dict) -> str:
