@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mtl_aug.data.dataset import group_name
 from mtl_aug.masking import lengths_to_mask
+from mtl_aug.voice_tracks import VoiceEncoderTracks
 
 GROUP_MODES = ("speaker", "corpus")  # statistics over each group's audio: GroupNormalization
 NORMALIZE_MODES = ("utterance", "utterance_band", "utterance_mean", "none") + GROUP_MODES
@@ -100,7 +101,9 @@ class LogMelFrontEnd(nn.Module):
     corpora such as EMODB-2s) does not dominate the statistics.
     Differentiable w.r.t. ``wave`` (adversarial attacks go through it).
     ``prosody=True`` appends :class:`ProsodyTracks`' 3 columns after the (normalised) bands:
-    ``[B, F, n_mels + 3]``; ``out_dim`` is the column count either way.
+    ``[B, F, n_mels + 3]``; ``voice_tracks=True`` appends the 768 columns of a frozen pre-trained voice encoder
+    (:class:`~mtl_aug.voice_tracks.VoiceEncoderTracks`; 16 kHz, 10 ms hop) after those; ``out_dim`` is the
+    column count.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class LogMelFrontEnd(nn.Module):
         normalize: str = "utterance",
         top_db: float = 80.0,
         prosody: bool = False,
+        voice_tracks: bool = False,
     ) -> None:
         super().__init__()
         if normalize not in NORMALIZE_MODES:
@@ -140,7 +144,8 @@ class LogMelFrontEnd(nn.Module):
             power=2.0,
         )
         self.prosody = ProsodyTracks(sample_rate, n_fft, win_length, self.hop_length) if prosody else None
-        self.out_dim = n_mels + (ProsodyTracks.DIMS if prosody else 0)
+        self.voice = VoiceEncoderTracks(sample_rate, self.hop_length) if voice_tracks else None
+        self.out_dim = n_mels + (ProsodyTracks.DIMS if prosody else 0) + (VoiceEncoderTracks.DIMS if voice_tracks else 0)
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         """Number of valid frames for ``lengths`` valid samples (centred frames)."""
@@ -165,6 +170,8 @@ class LogMelFrontEnd(nn.Module):
         if self.prosody is not None:
             tracks = self.prosody(wave, frame_lengths)[:, : feats.size(1)]
             feats = torch.cat([feats, tracks], -1)
+        if self.voice is not None:
+            feats = torch.cat([feats, self.voice(wave, lengths, frame_lengths)[:, : feats.size(1)]], -1)
         return feats, frame_lengths
 
 

@@ -126,5 +126,5 @@ def _arch(hp: dict) -> str:
         args = {**(hp.get("front_end") or {}).get("init_args", {}),
                 **{f"enc_{k}": v for k, v in (hp.get("encoder") or {}).get("init_args", {}).items()}}
         hp = args
-    keys = ("n_mels", "n_fft", "prosody", "enc_channels", "enc_out_dim", "enc_deltas", "enc_norm")
+    keys = ("n_mels", "n_fft", "prosody", "voice_tracks", "enc_channels", "enc_out_dim", "enc_deltas", "enc_norm")
     return ", ".join(f"{k}={hp.get(k)}" for k in keys if k in hp)
