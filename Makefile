@@ -28,10 +28,13 @@ export SYNTHETIC_ROOT ?= .cache/synthetic
 install: $(VENV)/.installed  ## create .venv and install the project (idempotent)
 	@$(PY) -c "import torch, torchaudio, lightning, torchmetrics, librosa, pandas, soundfile, wandb; print(f'torch {torch.__version__} torchaudio {torchaudio.__version__} lightning {lightning.__version__} torchmetrics {torchmetrics.__version__} librosa {librosa.__version__} pandas {pandas.__version__} soundfile {soundfile.__version__} wandb {wandb.__version__}')"
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.14.1 torchaudio==2.11.0
 	$(PIP) install -q -c constraints.txt -e '.[dev,onnx]'
+	# the pre-trained voice encoder's weights (front end option voice_tracks); --no-deps: its own audio
+	# helpers need webrtcvad, which the toolkit does not use
+	$(PIP) install -q --no-deps resemblyzer==0.1.4
 	touch $@
 
 test:  ## the whole fast suite
