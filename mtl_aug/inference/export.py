@@ -57,7 +57,10 @@ class ProbabilityModel(nn.Module):
         super().__init__()
         self.network = copy.deepcopy(model.network)
         if portable:
-            self.network.front_end.mel = DFTMelSpectrogram(self.network.front_end.mel)
+            front = self.network.front_end
+            front.mel = DFTMelSpectrogram(front.mel)
+            if getattr(front, "voice", None) is not None:  # the voice encoder's own mel (voice_tracks)
+                front.voice.mel = DFTMelSpectrogram(front.voice.mel)
         self.portable = portable
         self.eval()
 
