@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from mtl_aug.features import GROUP_MODES, GroupNormalization
 from mtl_aug.masking import multi_crop
 
-FUNCTIONAL_DIMS = {"egemaps": 88, "compare": 6373}  # openSMILE eGeMAPSv02 / ComParE_2016 functionals
+FUNCTIONAL_DIMS = {"egemaps": 88, "compare": 6373, "voice": 1792}  # openSMILE eGeMAPSv02 / ComParE_2016; voice encoder
 FUNC_CLIP = 8.0
 
 

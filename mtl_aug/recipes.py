@@ -25,7 +25,7 @@ from mtl_aug.provenance import REPO_ROOT
 from mtl_aug.tasks import legacy
 
 NEURAL_SYSTEMS = ("stl", "stl_aug", "mtl_aug", "mtl_aug_unlabelled", "no_recon", "no_augcls")
-BASELINE_SYSTEMS = ("egemaps_svm", "compare_svm")  # openSMILE functionals + SVM (mtl_aug.baseline)
+BASELINE_SYSTEMS = ("egemaps_svm", "compare_svm", "voice_svm")  # utterance features + SVM (mtl_aug.baseline)
 SYSTEMS = NEURAL_SYSTEMS + BASELINE_SYSTEMS
 NORMALIZATIONS = ("utterance", "speaker", "corpus")
 FAMILY_KEY, BASELINE_FAMILY = "family", "baseline"

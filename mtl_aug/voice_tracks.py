@@ -80,3 +80,43 @@ class VoiceEncoderTracks(nn.Module):
             tracks = torch.cat(outs, -1)
             mask = lengths_to_mask(frame_lengths.clamp(max=tracks.size(1)), tracks.size(1))
             return tracks * mask[..., None].to(tracks.dtype)
+
+
+class VoiceStatsExtractor:
+    """``extractor(wave, sample_rate) -> float32 [1792]``: an utterance-level vector from the voice encoder, with the
+    interface of the openSMILE extractors (:mod:`mtl_aug.data.functionals`, feature set ``voice``): the encoder's
+    own utterance embedding (the last frame's state through its linear layer, ReLU, L2-normalised; 256) and the
+    mean and standard deviation over frames of each LSTM layer's outputs (3 x 2 x 256). CPU, no gradient."""
+
+    feature_set = "voice"
+    version = "resemblyzer0.1.4"
+
+    def __init__(self, weights: str | None = None) -> None:
+        path = weights or resemblyzer_weights()
+        self.tracks = VoiceEncoderTracks(SAMPLE_RATE, HOP, str(path)).eval()
+        state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+        self.linear = nn.Linear(HIDDEN, HIDDEN).requires_grad_(False)
+        self.linear.load_state_dict({"weight": state["linear.weight"], "bias": state["linear.bias"]})
+        self.names = [f"embedding_{i}" for i in range(HIDDEN)] + [
+            f"layer{k + 1}_{stat}_{i}" for k in range(LAYERS) for stat in ("mean", "std") for i in range(HIDDEN)]
+
+    @property
+    def cache_tag(self) -> str:
+        return f"voice-{self.version}"
+
+    @torch.no_grad()
+    def __call__(self, wave, sample_rate: int, what: str = "utterance"):
+        import numpy as np
+
+        wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        if wave.ndim != 1 or wave.numel() == 0:
+            raise ValueError(f"{what}: expected a non-empty mono waveform, got shape {tuple(wave.shape)}")
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"{what}: the voice encoder needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        n = wave.numel()
+        frames = self.tracks(wave[None], torch.tensor([n]), torch.tensor([1 + n // HOP]))[0]  # [F, 768]
+        emb = torch.relu(self.linear(frames[-1, -HIDDEN:]))
+        emb = emb / emb.norm().clamp(min=1e-12)
+        per_layer = frames.view(frames.size(0), LAYERS, HIDDEN)
+        stats = torch.stack([per_layer.mean(0), per_layer.std(0, unbiased=False)], 1)  # [layers, 2, 256]
+        return torch.cat([emb, stats.reshape(-1)]).numpy().astype(np.float32)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mtl_aug.data.functionals import FEATURE_SETS, FunctionalsCache, FunctionalsExtractor
+from mtl_aug.data.functionals import FEATURE_SETS, FunctionalsCache, make_extractor
 from mtl_aug.io import atomic_write_bytes
 from mtl_aug.metrics import confusion_from_labels, metrics_from_confusion
 from mtl_aug.recipes import BASELINE_FAMILY as FAMILY, FAMILY_KEY
@@ -52,7 +52,8 @@ class BaselineConfig:
     ) -> None:
         """
         Args:
-            feature_set: ``egemaps`` (eGeMAPSv02, 88 functionals) or ``compare`` (ComParE_2016, 6373).
+            feature_set: ``egemaps`` (eGeMAPSv02, 88 functionals), ``compare`` (ComParE_2016, 6373) or ``voice``
+                (the frozen pre-trained voice encoder's utterance statistics, 1792; ``mtl_aug.voice_tracks``).
             kernels / C: the inner search's grid (SVC, ``class_weight="balanced"``, rbf with ``gamma="scale"``).
             inner_folds: speaker-grouped inner folds; None = one per training speaker (leave-one-speaker-out).
             normalize: ``utterance`` = the training-set scaler only (inductive); ``speaker`` / ``corpus`` =
@@ -122,7 +123,7 @@ def train_and_test(args: Sequence[str], run_dir: Path, progress: bool = True) ->
     dm.setup("fit")
     hp = dm.hparams
     class_names = list(hp.class_names)
-    extractor = FunctionalsExtractor(cfg.feature_set)
+    extractor = make_extractor(cfg.feature_set)
     cache = FunctionalsCache(extractor, dm._cache(), cfg.feature_cache_dir)
     t0 = time.perf_counter()
     feats = {name: cache.matrix([it.path for it in ds.items], ds.waves, desc=f"{cfg.feature_set} {name}")
@@ -187,7 +188,7 @@ class BaselineModel:
         self.path = str(path)
         self.hparams = SimpleNamespace(class_names=list(state["class_names"]),
                                        sample_rate=int(self.data.get("sample_rate") or 16000))
-        self.extractor = FunctionalsExtractor(self.cfg.feature_set)
+        self.extractor = make_extractor(self.cfg.feature_set)
 
     def check_scores_one_utterance(self) -> None:
         """Only a per-utterance SVM can score a lone recording: a speaker- or corpus-normalised one needs its

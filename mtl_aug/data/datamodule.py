@@ -57,8 +57,8 @@ class SERDataModule(L.LightningDataModule):
         eval_segment_seconds: centre crop for val/test; ``None`` = whole utterances (masked).
         balanced_sampling: draw training rows class-balanced (with replacement).
         cache_dir: decoded-waveform cache; ``None`` decodes on every run.
-        functionals: ``egemaps`` / ``compare``: every item also carries its file's openSMILE functionals
-            (cached per file under ``functionals_cache_dir``), for models that fuse them.
+        functionals: ``egemaps`` / ``compare`` / ``voice``: every item also carries its file's openSMILE functionals
+            or voice-encoder statistics (cached per file under ``functionals_cache_dir``), for models that fuse them.
         train_on_val: train on the fold's validation speakers too (the test speakers stay held out). For
             recipes that choose nothing on validation (the default tests the final averaged weights), so the
             validation speakers are only watched; with it, the validation metrics are on TRAINING speakers
@@ -109,9 +109,9 @@ class SERDataModule(L.LightningDataModule):
     def _functionals(self, cache: WaveformCache):
         if not self.hparams.functionals:
             return None
-        from .functionals import FunctionalsCache, FunctionalsExtractor
+        from .functionals import FunctionalsCache, make_extractor
 
-        return FunctionalsCache(FunctionalsExtractor(self.hparams.functionals), cache, self.hparams.functionals_cache_dir)
+        return FunctionalsCache(make_extractor(self.hparams.functionals), cache, self.hparams.functionals_cache_dir)
 
     def _labelled(self, corpus: str, root: str | None) -> tuple[list[Item], pd.DataFrame]:
         ensure_registered(corpus, self.hparams.manifest_dir)  # a user corpus (prepare --csv/--folders)

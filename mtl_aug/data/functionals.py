@@ -1,4 +1,5 @@
-"""openSMILE utterance functionals (eGeMAPSv02, ComParE_2016), cached per file.
+"""Utterance-level feature vectors, cached per file: openSMILE functionals (eGeMAPSv02, ComParE_2016) and the
+frozen pre-trained voice encoder's statistics (``voice``, :class:`~mtl_aug.voice_tracks.VoiceStatsExtractor`).
 
 Features are computed from the same decoded waveform the neural systems see (``WaveformCache``: mono,
 resampled to the run's sample rate), so a file that cannot be read fails here with the same
@@ -18,7 +19,8 @@ from tqdm.auto import tqdm
 
 from .cache import WaveformCache, cache_key
 
-FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}  # short name -> openSMILE FeatureSet
+OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}  # short name -> openSMILE FeatureSet
+FEATURE_SETS = (*OPENSMILE_SETS, "voice")  # every name make_extractor knows
 
 
 def _opensmile():
@@ -33,14 +35,18 @@ class FunctionalsExtractor:
     """``extractor(wave, sample_rate) -> float32 [n_features]``: one openSMILE functionals vector per utterance."""
 
     def __init__(self, feature_set: str) -> None:
-        if feature_set not in FEATURE_SETS:
-            raise ValueError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
+        if feature_set not in OPENSMILE_SETS:
+            raise ValueError(f"unknown openSMILE feature set {feature_set!r}; known: {', '.join(OPENSMILE_SETS)}")
         smile = _opensmile()
         self.feature_set = feature_set
         self.version = smile.__version__
-        self._smile = smile.Smile(feature_set=getattr(smile.FeatureSet, FEATURE_SETS[feature_set]),
+        self._smile = smile.Smile(feature_set=getattr(smile.FeatureSet, OPENSMILE_SETS[feature_set]),
                                   feature_level=smile.FeatureLevel.Functionals)
         self.names = list(self._smile.feature_names)
+
+    @property
+    def cache_tag(self) -> str:
+        return f"{self.feature_set}-opensmile{self.version}"
 
     def __call__(self, wave: np.ndarray, sample_rate: int, what: str = "utterance") -> np.ndarray:
         wave = np.asarray(wave, dtype=np.float32)
@@ -54,23 +60,33 @@ class FunctionalsExtractor:
         return feats
 
 
-_EXTRACTORS: dict[str, FunctionalsExtractor] = {}
+def make_extractor(feature_set: str):
+    """A new extractor of ``feature_set`` (one of :data:`FEATURE_SETS`)."""
+    if feature_set == "voice":
+        from mtl_aug.voice_tracks import VoiceStatsExtractor
+
+        return VoiceStatsExtractor()
+    return FunctionalsExtractor(feature_set)
 
 
-def extractor(feature_set: str) -> FunctionalsExtractor:
-    """One extractor per feature set and process (building an openSMILE pipeline takes a moment)."""
+_EXTRACTORS: dict = {}
+
+
+def extractor(feature_set: str):
+    """One extractor per feature set and process (building an openSMILE pipeline or loading the voice encoder takes
+    a moment)."""
     if feature_set not in _EXTRACTORS:
-        _EXTRACTORS[feature_set] = FunctionalsExtractor(feature_set)
+        _EXTRACTORS[feature_set] = make_extractor(feature_set)
     return _EXTRACTORS[feature_set]
 
 
 class FunctionalsCache:
     """Disk cache of one feature set's vectors per file: ``<cache_dir>/<feature set>/<key[:2]>/<key>.npy``."""
 
-    def __init__(self, extractor: FunctionalsExtractor, waves: WaveformCache, cache_dir: str | Path | None) -> None:
+    def __init__(self, extractor, waves: WaveformCache, cache_dir: str | Path | None) -> None:
         self.extractor = extractor
         self.waves = waves
-        self.dir = Path(cache_dir) / f"{extractor.feature_set}-opensmile{extractor.version}" if cache_dir else None
+        self.dir = Path(cache_dir) / extractor.cache_tag if cache_dir else None
         self.hits = 0
         self.misses = 0
 
