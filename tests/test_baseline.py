@@ -167,6 +167,15 @@ def test_cv_writes_the_neural_systems_outputs(cv_done):
     assert all(abs(sum(r["probs"]) - 1) < 1e-5 for r in res["predictions"])
 
 
+def test_voice_svm_is_a_baseline_system_on_the_voice_encoders_statistics(env):
+    out = env["results"] / "synthetic" / "voice_svm"
+    assert cv.main(["--corpus", "synthetic", "--system", "voice_svm", "--folds", "F01", "--out", str(out),
+                    *env["common"], *env["extra"]]) == 0
+    b = json.loads((out / "runs" / "F01_s0" / runs.RESULT_FILE).read_text())["baseline"]
+    assert b["feature_set"] == "voice" and b["n_features"] == 1792
+    assert list((env["tmp"] / "functionals").glob("voice-resemblyzer*"))
+
+
 def test_second_run_reads_every_feature_from_the_cache(env, cv_done):
     assert cv.main(["--corpus", "synthetic", "--system", "egemaps_svm", "--folds", "F01", "--out",
                     str(env["tmp"] / "again"), *env["common"], *env["extra"]]) == 0

@@ -97,3 +97,53 @@ def test_voice_tracks_refuse_another_rate_or_hop_and_say_how_to_get_the_weights(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps resemblyzer"):
         VoiceEncoderTracks(SR, 160)
+
+
+def test_voice_statistics_are_the_embedding_and_each_layers_mean_and_std(tmp_path):
+    import soundfile as sf
+
+    from mtl_aug.data.cache import WaveformCache
+    from mtl_aug.data.functionals import FunctionalsCache, extractor, make_extractor
+    from mtl_aug.voice_tracks import VoiceStatsExtractor
+
+    ex = extractor("voice")
+    assert isinstance(ex, VoiceStatsExtractor) and isinstance(make_extractor("voice"), VoiceStatsExtractor)
+    wave = speech_like(1.2).numpy()
+    v = ex(wave, SR)
+    assert v.shape == (1792,) == (len(ex.names),) and v.dtype == np.float32
+    assert abs(np.linalg.norm(v[:256]) - 1) < 1e-5 and (v[:256] >= 0).all()  # L2-normalised ReLU embedding
+    tracks = VoiceEncoderTracks(SR, 160)(torch.from_numpy(wave)[None], torch.tensor([wave.size]),
+                                        torch.tensor([1 + wave.size // 160]))[0].numpy()
+    layer2 = tracks[:, 256:512]
+    i = ex.names.index("layer2_mean_0")
+    assert np.allclose(v[i:i + 256], layer2.mean(0), atol=1e-5)
+    assert np.allclose(v[i + 256:i + 512], layer2.std(0), atol=1e-5)
+    assert np.allclose(ex(wave * 0.1, SR), v, atol=1e-4)  # recording gain does not matter
+    with pytest.raises(ValueError, match="x.wav: the voice encoder needs 16000 Hz"):
+        ex(wave, 22050, what="x.wav")
+    with pytest.raises(ValueError, match="x.wav: expected a non-empty mono waveform"):
+        ex(np.zeros(0, np.float32), SR, what="x.wav")
+    # cached per file under its own tag
+    path = tmp_path / "a.wav"
+    sf.write(path, wave, SR)
+    cache = FunctionalsCache(ex, WaveformCache(tmp_path / "w", SR), tmp_path / "f")
+    assert np.allclose(cache.get(path), v, atol=1e-4) and list((tmp_path / "f").glob("voice-resemblyzer*"))
+
+
+def test_a_module_fusing_voice_statistics_reads_them_in_its_emotion_head():
+    from mtl_aug.tasks import MTLAugModule, legacy
+    from tests.test_model_module import TINY, utterances
+
+    torch.manual_seed(0)
+    cfg = legacy.nested_from_flat(dict(TINY))
+    cfg["functionals"] = "voice"
+    model = MTLAugModule.from_config(cfg).eval()
+    assert model.emotion_head.side_dim == 1792
+    b = utterances(2)
+    with torch.no_grad():  # extracted from the wave when none are given: the same as the extractor's
+        logits = model.emotion_logits(b["wave"], b["lengths"])
+        from mtl_aug.data.functionals import extractor
+
+        given = torch.from_numpy(np.stack([extractor("voice")(b["wave"][i, : int(n)].numpy(), SR)
+                                           for i, n in enumerate(b["lengths"])]))
+        assert torch.allclose(logits, model.emotion_logits(b["wave"], b["lengths"], given), atol=1e-5)
