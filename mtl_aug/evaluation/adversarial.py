@@ -99,8 +99,8 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
 
     def evaluate(model, dm, group_norm):
         if getattr(getattr(model, "network", None), "functionals", None):
-            raise SystemExit(f"adversarial: {system} fuses openSMILE functionals, which have no gradient with respect "
-                             "to the waveform: an attack through the network alone would overstate its robustness")
+            raise SystemExit(f"adversarial: {system} fuses utterance features ({model.network.functionals}), computed "
+                             "outside the network's graph with no gradient with respect to the waveform: an attack through the network alone would overstate its robustness")
         model.requires_grad_(False)  # gradients w.r.t. the waveform only
         # A group-normalised model keeps the statistics of the clean audio: the speaker was enrolled before
         # the attack, and the attack differentiates through the fixed normalisation.

@@ -72,7 +72,7 @@ def export_blockers(model: nn.Module) -> str:
     """Why this model's inference path cannot be one exported graph ("" when it can)."""
     net = model.network
     if net.functionals:
-        return (f"the model fuses openSMILE {net.functionals} functionals, computed outside the network; "
+        return (f"the model fuses utterance features ({net.functionals} functionals), computed outside the network; "
                 "export covers models whose whole path is the network")
     if net.tta_crops > 1:
         return (f"the model classifies {net.tta_crops} crops per utterance at test time; the exported graph "
