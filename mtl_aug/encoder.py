@@ -110,8 +110,6 @@ def with_deltas(feats: Tensor, frame_lengths: Tensor, win_length: int = 5) -> Te
     """``feats [B, F, M]`` -> ``[B, 3, F, M]``: the features, their Δ and ΔΔ over time (regression over
     ``win_length`` frames, torchaudio's ``compute_deltas``), zero on padded frames. Computed here, from the
     encoder's input, so that SpecAugment/mixup (applied to the log-mels) reach the deltas too."""
-    import torchaudio
-
     b, t, m = feats.shape
     mask = lengths_to_mask(frame_lengths, t)[:, :, None].to(feats.dtype)
     # each row's last valid frame repeated over its padding: the row's edge is replicated, as compute_deltas
@@ -119,9 +117,15 @@ def with_deltas(feats: Tensor, frame_lengths: Tensor, win_length: int = 5) -> Te
     last = (frame_lengths.clamp(min=1) - 1)[:, None]
     idx = torch.minimum(torch.arange(t, device=feats.device)[None, :], last)[:, :, None].expand(b, t, m)
 
+    n = (win_length - 1) // 2
+    denom = n * (n + 1) * (2 * n + 1) / 3.0
+
     def delta(x: Tensor) -> Tensor:
-        x = torch.gather(x, 1, idx)
-        return torchaudio.functional.compute_deltas(x.transpose(1, 2), win_length).transpose(1, 2) * mask
+        # torchaudio's compute_deltas (sum_k k * (x[t+k] - x[t-k]) / denom, edges replicated) written with
+        # shifted slices: its conv1d kernel is built from the input's shape, which the ONNX exporter refuses
+        x = F.pad(torch.gather(x, 1, idx).transpose(1, 2), (n, n), mode="replicate").transpose(1, 2)
+        d = sum(k * (x[:, n + k:n + k + t] - x[:, n - k:n - k + t]) for k in range(1, n + 1)) / denom
+        return d * mask
 
     d1 = delta(feats)
     d2 = delta(d1)

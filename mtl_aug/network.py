@@ -9,8 +9,10 @@ Optional parts, all decided at construction:
 
 * group normalisation (the front end's ``normalize`` is ``speaker`` / ``corpus``): features are normalised
   by the statistics of each row's group, named from the rows' corpus and speaker (``groups``);
-* functionals fusion (``functionals``: ``egemaps`` / ``compare``): the head also reads the utterance's
-  standardised openSMILE functionals, taken from the batch or extracted from the wave (not differentiable);
+* functionals fusion (``functionals``: ``egemaps`` / ``compare`` / ``voice``): the head also reads the utterance's
+  standardised openSMILE functionals or voice-encoder statistics, taken from the batch or computed from the wave:
+  openSMILE outside the graph (not differentiable), the voice statistics inside it
+  (:class:`~mtl_aug.voice_tracks.VoiceStatistics`: exportable, differentiable);
 * test-time multi-crop (``tta_crops`` > 1): outside training, each utterance is ``tta_crops`` evenly spaced
   crops of ``tta_crop_seconds``; the logits are the log of the crops' mean probabilities.
 """
@@ -25,8 +27,10 @@ from torch import Tensor, nn
 
 from mtl_aug.features import GROUP_MODES, GroupNormalization
 from mtl_aug.masking import multi_crop
+from mtl_aug.voice_tracks import VoiceStatistics
 
 FUNCTIONAL_DIMS = {"egemaps": 88, "compare": 6373, "voice": 1792}  # openSMILE eGeMAPSv02 / ComParE_2016; voice encoder
+IN_GRAPH_FUNCTIONALS = ("voice",)  # computed by the network's own modules from the wave
 FUNC_CLIP = 8.0
 
 
@@ -48,6 +52,7 @@ class EmotionNetwork(nn.Module):
         self.functionals, self.tta_crops, self.tta_crop_seconds = functionals, tta_crops, tta_crop_seconds
         mode = getattr(front_end, "normalize", None)
         self.group_norm = GroupNormalization(mode) if mode in GROUP_MODES else None
+        self.voice_stats = VoiceStatistics() if functionals == "voice" else None
         if functionals:  # training-set standardisation of the functionals, set when fitting starts
             self.register_buffer("func_mean", torch.zeros(FUNCTIONAL_DIMS[functionals]))
             self.register_buffer("func_std", torch.ones(FUNCTIONAL_DIMS[functionals]))
@@ -104,7 +109,8 @@ class EmotionNetwork(nn.Module):
         if not self.functionals:
             return None
         if functionals is None:
-            functionals = self.extract_functionals(wave, lengths)
+            functionals = (self.voice_stats(wave, lengths) if self.voice_stats is not None
+                           else self.extract_functionals(wave, lengths))
         z = (functionals.to(self.func_mean.dtype) - self.func_mean) / self.func_std
         return z.clamp(-FUNC_CLIP, FUNC_CLIP)  # an outlier file must not dominate the fused layer
 

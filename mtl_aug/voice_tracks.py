@@ -46,7 +46,28 @@ def resemblyzer_weights() -> Path:
     return path
 
 
-class VoiceEncoderTracks(nn.Module):
+class PackageWeights(nn.Module):
+    """A frozen part whose weights always come from the installed package's file: they are left out of the
+    model's state dict (checkpoints stay small; 17 MB each otherwise) and filled back in when a state dict is
+    loaded, so checkpoints written with and without them both load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_state_dict_post_hook(PackageWeights._drop)
+        self.register_load_state_dict_pre_hook(PackageWeights._fill)
+
+    @staticmethod
+    def _drop(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+        for k in [k for k in state_dict if k.startswith(prefix)]:
+            del state_dict[k]
+
+    @staticmethod
+    def _fill(module: nn.Module, state_dict: dict, prefix: str, *_) -> None:
+        for name, t in [*module.named_parameters(), *module.named_buffers()]:
+            state_dict.setdefault(prefix + name, t.detach())
+
+
+class VoiceEncoderTracks(PackageWeights):
     """``wave [B, T]`` + ``frame_lengths [B]`` -> ``[B, F, 768]``, zero on padded frames; see the module doc."""
 
     DIMS = LAYERS * HIDDEN
@@ -82,21 +103,50 @@ class VoiceEncoderTracks(nn.Module):
             return tracks * mask[..., None].to(tracks.dtype)
 
 
+class VoiceStatistics(PackageWeights):
+    """``wave [B, T]`` + ``lengths [B]`` -> ``[B, 1792]``: an utterance-level vector from the voice encoder, frozen: its
+    own utterance embedding (the last valid frame's state through its linear layer, ReLU, L2-normalised; 256) and
+    the mean and standard deviation over valid frames of each LSTM layer's outputs (3 layers x (mean, std) x 256).
+    Batched tensor operations only, so the network computes it in its graph (``predict``, ``export``, attacks
+    differentiate through it); :class:`VoiceStatsExtractor` wraps it for the per-file cache."""
+
+    DIMS = HIDDEN + LAYERS * 2 * HIDDEN
+
+    def __init__(self, weights: str | None = None) -> None:
+        super().__init__()
+        path = weights or resemblyzer_weights()
+        self.tracks = VoiceEncoderTracks(SAMPLE_RATE, HOP, str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+        self.linear = nn.Linear(HIDDEN, HIDDEN)
+        self.linear.load_state_dict({"weight": state["linear.weight"], "bias": state["linear.bias"]})
+        self.requires_grad_(False)
+
+    def forward(self, wave: Tensor, lengths: Tensor) -> Tensor:
+        with torch.set_grad_enabled(wave.requires_grad):
+            frame_lengths = torch.div(lengths, HOP, rounding_mode="floor") + 1
+            frames = self.tracks(wave, lengths, frame_lengths)  # [B, F, 768], zero on padding
+            b, f, d = frames.shape
+            frame_lengths = frame_lengths.clamp(max=f)
+            mask = lengths_to_mask(frame_lengths, f)[..., None].to(frames.dtype)
+            n = frame_lengths[:, None].to(frames.dtype)
+            mean = frames.sum(1) / n
+            std = torch.sqrt((((frames - mean[:, None]) * mask).square().sum(1) / n) + 1e-12)  # eps: finite gradient
+            last = frames.gather(1, (frame_lengths - 1)[:, None, None].expand(b, 1, d))[:, 0, -HIDDEN:]
+            emb = torch.relu(self.linear(last))
+            emb = emb / emb.norm(dim=1, keepdim=True).clamp(min=1e-12)
+            stats = torch.stack([mean.view(b, LAYERS, HIDDEN), std.view(b, LAYERS, HIDDEN)], 2)  # [B, layers, 2, 256]
+            return torch.cat([emb, stats.reshape(b, -1)], 1)
+
+
 class VoiceStatsExtractor:
-    """``extractor(wave, sample_rate) -> float32 [1792]``: an utterance-level vector from the voice encoder, with the
-    interface of the openSMILE extractors (:mod:`mtl_aug.data.functionals`, feature set ``voice``): the encoder's
-    own utterance embedding (the last frame's state through its linear layer, ReLU, L2-normalised; 256) and the
-    mean and standard deviation over frames of each LSTM layer's outputs (3 x 2 x 256). CPU, no gradient."""
+    """``extractor(wave, sample_rate) -> float32 [1792]``: :class:`VoiceStatistics` of one utterance, with the
+    interface of the openSMILE extractors (:mod:`mtl_aug.data.functionals`, feature set ``voice``). CPU."""
 
     feature_set = "voice"
     version = "resemblyzer0.1.4"
 
     def __init__(self, weights: str | None = None) -> None:
-        path = weights or resemblyzer_weights()
-        self.tracks = VoiceEncoderTracks(SAMPLE_RATE, HOP, str(path)).eval()
-        state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
-        self.linear = nn.Linear(HIDDEN, HIDDEN).requires_grad_(False)
-        self.linear.load_state_dict({"weight": state["linear.weight"], "bias": state["linear.bias"]})
+        self.stats = VoiceStatistics(weights).eval()
         self.names = [f"embedding_{i}" for i in range(HIDDEN)] + [
             f"layer{k + 1}_{stat}_{i}" for k in range(LAYERS) for stat in ("mean", "std") for i in range(HIDDEN)]
 
@@ -113,10 +163,4 @@ class VoiceStatsExtractor:
             raise ValueError(f"{what}: expected a non-empty mono waveform, got shape {tuple(wave.shape)}")
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"{what}: the voice encoder needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
-        n = wave.numel()
-        frames = self.tracks(wave[None], torch.tensor([n]), torch.tensor([1 + n // HOP]))[0]  # [F, 768]
-        emb = torch.relu(self.linear(frames[-1, -HIDDEN:]))
-        emb = emb / emb.norm().clamp(min=1e-12)
-        per_layer = frames.view(frames.size(0), LAYERS, HIDDEN)
-        stats = torch.stack([per_layer.mean(0), per_layer.std(0, unbiased=False)], 1)  # [layers, 2, 256]
-        return torch.cat([emb, stats.reshape(-1)]).numpy().astype(np.float32)
+        return self.stats(wave[None], torch.tensor([wave.numel()]))[0].numpy().astype(np.float32)

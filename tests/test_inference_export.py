@@ -30,17 +30,19 @@ TINY = dict(n_mels=24, enc_channels=[4, 8], enc_time_pool=[2, 1], enc_freq_pool=
 BATCHES = [(2.7, 0.45), (5.3,)]
 
 
-@pytest.fixture(scope="module", params=["group", "batch", "voice_tracks"])
+@pytest.fixture(scope="module", params=["group", "batch", "voice_tracks", "voice_fusion"])
 def model(tmp_path_factory, request):
     from mtl_aug.tasks import legacy
 
     torch.manual_seed(0)
-    cfg = legacy.nested_from_flat(dict(class_names=CLASSES, enc_norm="group" if request.param == "voice_tracks"
-                                       else request.param, **TINY))
+    cfg = legacy.nested_from_flat(dict(class_names=CLASSES, enc_norm="batch" if request.param == "batch" else "group",
+                                       enc_deltas=True, **TINY))  # Δ/ΔΔ input channels, as the default recipe
     cfg["front_end"]["init_args"]["voice_tracks"] = request.param == "voice_tracks"
+    if request.param == "voice_fusion":  # the voice statistics are computed inside the exported graph
+        cfg["functionals"] = "voice"
     m = MTLAugModule.from_config(cfg)
     with torch.no_grad():  # sharpen the untrained classifier so probabilities are far from uniform
-        m.emotion_head.classifier.weight.mul_(40.0)
+        m.emotion_head.classifier.weight.mul_(200.0)
         for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):  # non-trivial running statistics
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)

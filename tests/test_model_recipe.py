@@ -21,6 +21,13 @@ def test_deltas_are_three_channels_zero_on_padding_and_padding_invariant():
     # the delta of a linear ramp is its slope in the interior
     ramp = torch.arange(30.0)[None, :, None].expand(1, 30, 8)
     assert torch.allclose(with_deltas(ramp, torch.tensor([30]))[0, 1, 5:25], torch.ones(20, 8))
+    # the same values as torchaudio's compute_deltas (the models were trained with it), edges included
+    import torchaudio
+
+    ref = torchaudio.functional.compute_deltas(feats[:1].transpose(1, 2), 5).transpose(1, 2)
+    assert torch.allclose(x[0, 1], ref[0], atol=1e-6)
+    assert torch.allclose(x[0, 2], torchaudio.functional.compute_deltas(ref.transpose(1, 2), 5).transpose(1, 2)[0],
+                          atol=1e-6)
     enc = ConvEncoder(n_mels=8, channels=[4, 4], time_pool=[1, 1], freq_pool=[2, 2], out_dim=16, deltas=True).eval()
     z, _ = enc(feats[1:, :20], torch.tensor([20]))
     z_padded, _ = enc(feats[1:], torch.tensor([20]))

@@ -71,14 +71,23 @@ def test_a_module_with_voice_tracks_trains_without_changing_them():
     cfg["front_end"]["init_args"]["voice_tracks"] = True
     model = MTLAugModule.from_config(cfg).train()
     assert model.encoder.extra_dims == 32 - 32 + 768 and model.decoder.n_mels == 32 + 768
-    frozen = {k: v.clone() for k, v in model.front_end.voice.state_dict().items()}
+    frozen = {k: v.clone() for k, v in model.front_end.voice.named_parameters()}
+    assert len(frozen) == 12
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     out = model.training_step(utterances(8), 0)
     out["loss"].backward()
     assert all(p.grad is None for p in model.front_end.voice.parameters())
     assert model.encoder.proj.weight.grad[:, -768:].abs().sum() > 0  # the tracks reach the loss
     opt.step()
-    assert all(torch.equal(v, model.front_end.voice.state_dict()[k]) for k, v in frozen.items())
+    assert all(torch.equal(v, dict(model.front_end.voice.named_parameters())[k]) for k, v in frozen.items())
+    # the frozen weights stay out of checkpoints and come back from the package when one is loaded
+    state = model.state_dict()
+    assert not [k for k in state if ".voice." in k] and any(k.startswith("network.front_end.mel") for k in state)
+    fresh = MTLAugModule.from_config(cfg)
+    fresh.load_state_dict(state)  # strict
+    assert torch.equal(fresh.encoder.proj.weight, model.encoder.proj.weight)
+    with_weights = {**state, **{f"network.front_end.voice.{k}": v for k, v in frozen.items()}}
+    fresh.load_state_dict(with_weights)  # a checkpoint that carries them loads too
     # and the tracks are differentiable w.r.t. the wave when it asks for it (adversarial attacks)
     model.eval()
     b = utterances(2)
@@ -147,3 +156,9 @@ def test_a_module_fusing_voice_statistics_reads_them_in_its_emotion_head():
         given = torch.from_numpy(np.stack([extractor("voice")(b["wave"][i, : int(n)].numpy(), SR)
                                            for i, n in enumerate(b["lengths"])]))
         assert torch.allclose(logits, model.emotion_logits(b["wave"], b["lengths"], given), atol=1e-5)
+    # computed in the graph, batched: the same as each row alone, and differentiable w.r.t. the wave
+    stats = model.network.voice_stats(b["wave"], b["lengths"])
+    assert torch.allclose(stats, given, atol=1e-4)
+    wave = b["wave"].clone().requires_grad_(True)
+    model.emotion_logits(wave, b["lengths"]).sum().backward()
+    assert torch.isfinite(wave.grad).all() and wave.grad.abs().sum() > 0

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from mtl_aug import tables
 from mtl_aug.io import atomic_write_text
+from mtl_aug.network import IN_GRAPH_FUNCTIONALS
 from mtl_aug.provenance import provenance
 from mtl_aug.recipes import BASELINE_SYSTEMS
 
@@ -98,7 +99,8 @@ def run_adversarial(corpus: str, system: str, seeds: list[int], folds: str | Non
     conditions = conditions_for(attack_names, snrs)
 
     def evaluate(model, dm, group_norm):
-        if getattr(getattr(model, "network", None), "functionals", None):
+        fused = getattr(getattr(model, "network", None), "functionals", None)
+        if fused and fused not in IN_GRAPH_FUNCTIONALS:
             raise SystemExit(f"adversarial: {system} fuses utterance features ({model.network.functionals}), computed "
                              "outside the network's graph with no gradient with respect to the waveform: an attack through the network alone would overstate its robustness")
         model.requires_grad_(False)  # gradients w.r.t. the waveform only

@@ -37,6 +37,8 @@ from torch import Tensor, nn
 from mtl_aug.checkpoints import CheckpointError, load_model
 from mtl_aug.inference.dft import DFTMelSpectrogram
 from mtl_aug.inference.loading import class_names, sample_rate
+from mtl_aug.network import IN_GRAPH_FUNCTIONALS
+from mtl_aug.voice_tracks import VoiceEncoderTracks
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class ProbabilityModel(nn.Module):
         if portable:
             front = self.network.front_end
             front.mel = DFTMelSpectrogram(front.mel)
-            if getattr(front, "voice", None) is not None:  # the voice encoder's own mel (voice_tracks)
-                front.voice.mel = DFTMelSpectrogram(front.voice.mel)
+            for voice in [m for m in self.network.modules() if isinstance(m, VoiceEncoderTracks)]:
+                voice.mel = DFTMelSpectrogram(voice.mel)  # the voice encoder's own mel (tracks, statistics)
         self.portable = portable
         self.eval()
 
@@ -71,7 +73,7 @@ class ProbabilityModel(nn.Module):
 def export_blockers(model: nn.Module) -> str:
     """Why this model's inference path cannot be one exported graph ("" when it can)."""
     net = model.network
-    if net.functionals:
+    if net.functionals and net.functionals not in IN_GRAPH_FUNCTIONALS:
         return (f"the model fuses utterance features ({net.functionals} functionals), computed outside the network; "
                 "export covers models whose whole path is the network")
     if net.tta_crops > 1:
