@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from mtl_aug.data.dataset import group_name
 from mtl_aug.masking import lengths_to_mask
-from mtl_aug.voice_tracks import VoiceEncoderTracks
+from mtl_aug.data.voice_encoder import VoiceEncoderTracks
 
 GROUP_MODES = ("speaker", "corpus")  # statistics over each group's audio: GroupNormalization
 NORMALIZE_MODES = ("utterance", "utterance_band", "utterance_mean", "none") + GROUP_MODES
@@ -102,7 +102,7 @@ class LogMelFrontEnd(nn.Module):
     Differentiable w.r.t. ``wave`` (adversarial attacks go through it).
     ``prosody=True`` appends :class:`ProsodyTracks`' 3 columns after the (normalised) bands:
     ``[B, F, n_mels + 3]``; ``voice_tracks=True`` appends the 768 columns of a frozen pre-trained voice encoder
-    (:class:`~mtl_aug.voice_tracks.VoiceEncoderTracks`; 16 kHz, 10 ms hop) after those; ``out_dim`` is the
+    (:class:`~mtl_aug.data.voice_encoder.VoiceEncoderTracks`; 16 kHz, 10 ms hop) after those; ``out_dim`` is the
     column count.
     """
 

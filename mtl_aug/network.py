@@ -12,7 +12,7 @@ Optional parts, all decided at construction:
 * functionals fusion (``functionals``: ``egemaps`` / ``compare`` / ``voice``): the head also reads the utterance's
   standardised openSMILE functionals or voice-encoder statistics, taken from the batch or computed from the wave:
   openSMILE outside the graph (not differentiable), the voice statistics inside it
-  (:class:`~mtl_aug.voice_tracks.VoiceStatistics`: exportable, differentiable);
+  (:class:`~mtl_aug.data.voice_encoder.VoiceStatistics`: exportable, differentiable);
 * test-time multi-crop (``tta_crops`` > 1): outside training, each utterance is ``tta_crops`` evenly spaced
   crops of ``tta_crop_seconds``; the logits are the log of the crops' mean probabilities.
 """
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from mtl_aug.features import GROUP_MODES, GroupNormalization
 from mtl_aug.masking import multi_crop
-from mtl_aug.voice_tracks import VoiceStatistics
+from mtl_aug.data.voice_encoder import VoiceStatistics
 
 FUNCTIONAL_DIMS = {"egemaps": 88, "compare": 6373, "voice": 1792}  # openSMILE eGeMAPSv02 / ComParE_2016; voice encoder
 IN_GRAPH_FUNCTIONALS = ("voice",)  # computed by the network's own modules from the wave

@@ -1,4 +1,4 @@
-"""The frozen pre-trained voice encoder's tracks (mtl_aug.voice_tracks): the encoder's own outputs, on the log-mel
+"""The frozen pre-trained voice encoder's tracks (mtl_aug.data.voice_encoder): the encoder's own outputs, on the log-mel
 grid, independent of padding and recording gain, never trained, and a clear error without its weights."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mtl_aug.features import LogMelFrontEnd
-from mtl_aug.voice_tracks import VoiceEncoderTracks, resemblyzer_weights
+from mtl_aug.data.voice_encoder import VoiceEncoderTracks, resemblyzer_weights
 
 SR = 16000
 
@@ -113,7 +113,7 @@ def test_voice_statistics_are_the_embedding_and_each_layers_mean_and_std(tmp_pat
 
     from mtl_aug.data.cache import WaveformCache
     from mtl_aug.data.functionals import FunctionalsCache, extractor, make_extractor
-    from mtl_aug.voice_tracks import VoiceStatsExtractor
+    from mtl_aug.data.voice_encoder import VoiceStatsExtractor
 
     ex = extractor("voice")
     assert isinstance(ex, VoiceStatsExtractor) and isinstance(make_extractor("voice"), VoiceStatsExtractor)

@@ -53,7 +53,7 @@ class BaselineConfig:
         """
         Args:
             feature_set: ``egemaps`` (eGeMAPSv02, 88 functionals), ``compare`` (ComParE_2016, 6373) or ``voice``
-                (the frozen pre-trained voice encoder's utterance statistics, 1792; ``mtl_aug.voice_tracks``).
+                (the frozen pre-trained voice encoder's utterance statistics, 1792; ``data/voice_encoder.py``).
             kernels / C: the inner search's grid (SVC, ``class_weight="balanced"``, rbf with ``gamma="scale"``).
             inner_folds: speaker-grouped inner folds; None = one per training speaker (leave-one-speaker-out).
             normalize: ``utterance`` = the training-set scaler only (inductive); ``speaker`` / ``corpus`` =

@@ -1,5 +1,5 @@
 """Utterance-level feature vectors, cached per file: openSMILE functionals (eGeMAPSv02, ComParE_2016) and the
-frozen pre-trained voice encoder's statistics (``voice``, :class:`~mtl_aug.voice_tracks.VoiceStatsExtractor`).
+frozen pre-trained voice encoder's statistics (``voice``, :class:`~mtl_aug.data.voice_encoder.VoiceStatsExtractor`).
 
 Features are computed from the same decoded waveform the neural systems see (``WaveformCache``: mono,
 resampled to the run's sample rate), so a file that cannot be read fails here with the same
@@ -63,7 +63,7 @@ class FunctionalsExtractor:
 def make_extractor(feature_set: str):
     """A new extractor of ``feature_set`` (one of :data:`FEATURE_SETS`)."""
     if feature_set == "voice":
-        from mtl_aug.voice_tracks import VoiceStatsExtractor
+        from mtl_aug.data.voice_encoder import VoiceStatsExtractor
 
         return VoiceStatsExtractor()
     return FunctionalsExtractor(feature_set)

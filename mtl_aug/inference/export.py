@@ -38,7 +38,7 @@ from mtl_aug.checkpoints import CheckpointError, load_model
 from mtl_aug.inference.dft import DFTMelSpectrogram
 from mtl_aug.inference.loading import class_names, sample_rate
 from mtl_aug.network import IN_GRAPH_FUNCTIONALS
-from mtl_aug.voice_tracks import VoiceEncoderTracks
+from mtl_aug.data.voice_encoder import VoiceEncoderTracks
 
 log = logging.getLogger(__name__)
 

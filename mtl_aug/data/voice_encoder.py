@@ -40,7 +40,7 @@ def resemblyzer_weights() -> Path:
     spec = importlib.util.find_spec("resemblyzer")
     path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt" if spec and spec.submodule_search_locations else None
     if path is None or not path.is_file():
-        raise FileNotFoundError("voice_tracks needs the pre-trained voice encoder of the 'resemblyzer' package "
+        raise FileNotFoundError("the pre-trained voice encoder (voice_tracks, voice statistics) needs the 'resemblyzer' package "
                                 f"({'not installed' if path is None else f'{path} is missing'}): "
                                 "pip install --no-deps resemblyzer==0.1.4 (make install does)")
     return path
@@ -75,7 +75,7 @@ class VoiceEncoderTracks(PackageWeights):
     def __init__(self, sample_rate: int, hop_length: int, weights: str | None = None) -> None:
         super().__init__()
         if sample_rate != SAMPLE_RATE or hop_length != HOP:
-            raise ValueError(f"voice_tracks needs {SAMPLE_RATE} Hz audio and a 10 ms hop (the voice encoder's), "
+            raise ValueError(f"the voice encoder needs {SAMPLE_RATE} Hz audio and a 10 ms hop (the voice encoder's), "
                              f"got {sample_rate} Hz and a hop of {hop_length} samples")
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=400, win_length=400, hop_length=HOP, n_mels=N_MELS, center=True,
