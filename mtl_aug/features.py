@@ -145,7 +145,8 @@ class LogMelFrontEnd(nn.Module):
         )
         self.prosody = ProsodyTracks(sample_rate, n_fft, win_length, self.hop_length) if prosody else None
         self.voice = VoiceEncoderTracks(sample_rate, self.hop_length) if voice_tracks else None
-        self.out_dim = n_mels + (ProsodyTracks.DIMS if prosody else 0) + (VoiceEncoderTracks.DIMS if voice_tracks else 0)
+        self.out_dim = (n_mels + (ProsodyTracks.DIMS if prosody else 0)
+                        + (VoiceEncoderTracks.DIMS if voice_tracks else 0))
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         """Number of valid frames for ``lengths`` valid samples (centred frames)."""

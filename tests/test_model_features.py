@@ -95,6 +95,10 @@ def test_no_normalisation_mode_and_gradient_to_wave():
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated, still the cheap export check
 def test_torchscript():
+    # a fresh TorchScript type cache: in a long test session, modules traced earlier (export tests) have been seen
+    # to leave a compiled LogMelFrontEnd type with another signature that a later script call picked up
+    torch.jit._recursive.concrete_type_store = torch.jit._recursive.ConcreteTypeStore()
+    torch.jit._state._clear_class_state()
     fe = torch.jit.script(LogMelFrontEnd(n_mels=16))
     w, l = waves(2, 4000, 3000)
     ref, _ = LogMelFrontEnd(n_mels=16)(w, l)

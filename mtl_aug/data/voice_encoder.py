@@ -38,10 +38,11 @@ def resemblyzer_weights() -> Path:
     """The voice encoder's weights file inside the installed ``resemblyzer`` package (located without importing
     the package, whose import needs ``webrtcvad``, which the tracks do not use)."""
     spec = importlib.util.find_spec("resemblyzer")
-    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt" if spec and spec.submodule_search_locations else None
+    where = spec.submodule_search_locations if spec else None
+    path = Path(next(iter(where))) / "pretrained.pt" if where else None
     if path is None or not path.is_file():
-        raise FileNotFoundError("the pre-trained voice encoder (voice_tracks, voice statistics) needs the 'resemblyzer' package "
-                                f"({'not installed' if path is None else f'{path} is missing'}): "
+        raise FileNotFoundError("the pre-trained voice encoder (voice_tracks, voice statistics) needs the "
+                                f"'resemblyzer' package ({'not installed' if path is None else f'{path} is missing'}): "
                                 "pip install --no-deps resemblyzer==0.1.4 (make install does)")
     return path
 
@@ -80,7 +81,8 @@ class VoiceEncoderTracks(PackageWeights):
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=400, win_length=400, hop_length=HOP, n_mels=N_MELS, center=True,
             pad_mode="constant", power=2.0, norm="slaney", mel_scale="slaney")  # librosa's defaults, as trained
-        self.lstm = nn.ModuleList(nn.LSTM(N_MELS if i == 0 else HIDDEN, HIDDEN, batch_first=True) for i in range(LAYERS))
+        self.lstm = nn.ModuleList(nn.LSTM(N_MELS if i == 0 else HIDDEN, HIDDEN, batch_first=True)
+                                  for i in range(LAYERS))
         state = torch.load(weights or resemblyzer_weights(), map_location="cpu", weights_only=True)["model_state"]
         for i, layer in enumerate(self.lstm):
             layer.load_state_dict({k.replace(f"_l{i}", "_l0"): state[f"lstm.{k}"]
