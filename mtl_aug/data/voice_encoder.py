@@ -1,4 +1,5 @@
-"""Frame-level tracks from a pre-trained speaker encoder, frozen, beside the log-mels.
+"""A frozen pre-trained speaker encoder: its frame-level tracks (beside the log-mels) and utterance statistics (for the
+emotion head and the ``voice_svm`` baseline).
 
 The encoder is Resemblyzer's GE2E voice encoder (Wan et al. 2018: 3 LSTM layers of 256 units over 40-band
 power mels, trained to tell speakers apart on several thousand speakers; Apache-2.0, PyPI package
@@ -22,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchaudio
 from torch import Tensor, nn
@@ -76,7 +78,7 @@ class VoiceEncoderTracks(PackageWeights):
     def __init__(self, sample_rate: int, hop_length: int, weights: str | None = None) -> None:
         super().__init__()
         if sample_rate != SAMPLE_RATE or hop_length != HOP:
-            raise ValueError(f"the voice encoder needs {SAMPLE_RATE} Hz audio and a 10 ms hop (the voice encoder's), "
+            raise ValueError(f"the voice encoder needs {SAMPLE_RATE} Hz audio and a 10 ms hop, "
                              f"got {sample_rate} Hz and a hop of {hop_length} samples")
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=400, win_length=400, hop_length=HOP, n_mels=N_MELS, center=True,
@@ -157,9 +159,7 @@ class VoiceStatsExtractor:
         return f"voice-{self.version}"
 
     @torch.no_grad()
-    def __call__(self, wave, sample_rate: int, what: str = "utterance"):
-        import numpy as np
-
+    def __call__(self, wave: np.ndarray, sample_rate: int, what: str = "utterance") -> np.ndarray:
         wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))
         if wave.ndim != 1 or wave.numel() == 0:
             raise ValueError(f"{what}: expected a non-empty mono waveform, got shape {tuple(wave.shape)}")
